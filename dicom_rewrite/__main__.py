@@ -1,0 +1,3 @@
+from dicom_rewrite.cli import main
+
+raise SystemExit(main())

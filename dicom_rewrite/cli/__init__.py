@@ -1,0 +1,70 @@
+"""The ``dicom-rewrite`` command line: argparse, one library call, an exit code.
+
+Each sub-command lives in its own module ``dicom_rewrite.cli.<name>`` with two
+functions: ``add_arguments(parser)`` and ``run(args) -> int``. No DICOM logic
+lives here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+
+from dicom_rewrite import __version__
+from dicom_rewrite.errors import EXIT_USAGE, DicomRewriteError, one_line
+
+#: sub-command name -> (module, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "convert": ("dicom_rewrite.cli.convert", "images -> DICOM in a template's dialect"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="dicom-rewrite",
+        description="Write DICOM the way a real scanner would, and read it back.",
+    )
+    parser.add_argument("--version", action="version", version=_version_text())
+    parser.add_argument("-v", "--verbose", action="store_true", help="log what the engine does")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, (module_name, help_text) in COMMANDS.items():
+        module = importlib.import_module(module_name)
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        module.add_arguments(p)
+        p.set_defaults(_run=module.run)
+    return parser
+
+
+def _version_text() -> str:
+    import platform
+
+    import pydicom
+
+    return (
+        f"dicom-rewrite {__version__} (pydicom {pydicom.__version__}, "
+        f"Python {platform.python_version()})"
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit code (never raises on bad input)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(levelname)s: %(message)s",
+    )
+    try:
+        return int(args._run(args))
+    except DicomRewriteError as exc:
+        print(f"dicom-rewrite: error: {one_line(exc)}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("dicom-rewrite: interrupted", file=sys.stderr)
+        return 130
+    except OSError as exc:
+        print(f"dicom-rewrite: error: {one_line(exc)}", file=sys.stderr)
+        return EXIT_USAGE

@@ -1,0 +1,49 @@
+"""Helpers shared by the sub-commands: reports, progress, error lines."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+from dicom_rewrite.errors import EXIT_OK, EXIT_SOME_FAILED
+from dicom_rewrite.fileio import atomic_write
+
+T = TypeVar("T")
+
+
+def progress(items: Sequence[T] | Iterable[T], *, total: int | None = None, desc: str = "") -> Iterator[T]:
+    """Wrap ``items`` in a tqdm progress bar when stderr is a terminal."""
+    if not sys.stderr.isatty():
+        yield from items
+        return
+    from tqdm import tqdm
+
+    yield from tqdm(items, total=total, desc=desc, unit="file", file=sys.stderr, leave=False)
+
+
+def error_line(message: str) -> None:
+    """Print one error line on stderr."""
+    print(f"dicom-rewrite: error: {message}", file=sys.stderr)
+
+
+def write_report(path: str | Path | None, entries: list[dict[str, Any]]) -> None:
+    """Write the JSON report (a list, one entry per input) atomically."""
+    if not path:
+        return
+    text = json.dumps(entries, indent=2, ensure_ascii=False, default=str) + "\n"
+    atomic_write(Path(path), lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+
+
+def summarise(entries: list[dict[str, Any]], noun: str = "input") -> int:
+    """Print the failures at the end of a batch and return the exit code."""
+    failed = [e for e in entries if e.get("status") == "error"]
+    ok = len(entries) - len(failed)
+    for e in failed:
+        error_line(f"{e['input']}: {e['error']}")
+    if failed:
+        print(f"dicom-rewrite: {ok} {noun}(s) done, {len(failed)} failed", file=sys.stderr)
+        return EXIT_SOME_FAILED
+    return EXIT_OK

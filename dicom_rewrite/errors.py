@@ -1,0 +1,57 @@
+"""Exception types of dicom-rewrite.
+
+Every error the library raises on bad input derives from
+:class:`DicomRewriteError` and also from the builtin that fits it, so callers
+may catch either. Messages are one line and name the file, the value received
+and the rule that was broken.
+"""
+
+from __future__ import annotations
+
+#: Exit codes of the command line tool (documented in README.md).
+EXIT_OK = 0
+EXIT_SOME_FAILED = 1
+EXIT_USAGE = 2
+
+
+class DicomRewriteError(Exception):
+    """Base class of every error dicom-rewrite raises on purpose.
+
+    ``exit_code`` is what the command line returns when the error stops the
+    whole run (usage, template and profile errors); per-input errors in a batch
+    are reported and the batch goes on.
+    """
+
+    exit_code = EXIT_USAGE
+
+
+class UsageError(DicomRewriteError, ValueError):
+    """Bad command line arguments or option values."""
+
+
+class TemplateError(DicomRewriteError, ValueError):
+    """The reference DICOM (template) cannot be used."""
+
+
+class ProfileError(DicomRewriteError, ValueError):
+    """The YAML profile is invalid."""
+
+
+class InputError(DicomRewriteError, ValueError):
+    """One input file cannot be converted (the batch goes on)."""
+
+    exit_code = EXIT_SOME_FAILED
+
+
+class PixelDataError(InputError):
+    """Pixel data that cannot be represented or decoded."""
+
+
+class CodecUnavailableError(DicomRewriteError, RuntimeError):
+    """A codec plugin needed for a transfer syntax is not installed."""
+
+
+def one_line(exc: BaseException) -> str:
+    """Return ``exc`` as a single line of text (no newlines, no traceback)."""
+    text = str(exc) or type(exc).__name__
+    return " ".join(text.split())

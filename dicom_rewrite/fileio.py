@@ -1,0 +1,138 @@
+"""File-system helpers: finding inputs, safe output paths, atomic writes.
+
+Nothing here knows about DICOM semantics; the only DICOM call is
+:func:`write_dataset`, which saves through pydicom into a temporary file in the
+destination folder and renames it into place, so a crash never leaves a
+half-written file behind.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+import unicodedata
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+
+from pydicom.dataset import Dataset
+
+from dicom_rewrite.errors import InputError, UsageError
+
+#: Windows reserved device names; never used as a path component.
+_RESERVED = {
+    "CON", "PRN", "AUX", "NUL",
+    *(f"COM{i}" for i in range(1, 10)),
+    *(f"LPT{i}" for i in range(1, 10)),
+}
+_UNSAFE = re.compile(r'[\x00-\x1f\x7f/\\:*?"<>|]')
+MAX_COMPONENT = 100
+
+
+def sanitise_component(value: object, placeholder: str = "unknown") -> str:
+    """Turn any value (often a DICOM tag value) into one safe path component.
+
+    Path separators, control characters and characters that are illegal on
+    common file systems become ``_``; leading dots and trailing dots/spaces
+    are removed (so ``..`` and hidden names cannot appear); reserved device
+    names get a ``_`` suffix; the result is at most ``MAX_COMPONENT``
+    characters. An empty result becomes ``placeholder``.
+    """
+    text = unicodedata.normalize("NFC", "" if value is None else str(value))
+    text = _UNSAFE.sub("_", text).strip()
+    text = text.lstrip(".").rstrip(". ")
+    text = text[:MAX_COMPONENT].rstrip(". ")
+    if not text:
+        return placeholder
+    if text.split(".")[0].upper() in _RESERVED:
+        text = f"{text}_"
+    return text
+
+
+def safe_output_path(out_dir: Path, relative: str | Path) -> Path:
+    """Join ``relative`` under ``out_dir`` and refuse anything that escapes it.
+
+    ``relative`` is expected to be built from sanitised components already;
+    this is the final guard.
+    """
+    root = Path(out_dir).resolve()
+    target = (root / relative).resolve()
+    if target != root and root not in target.parents:
+        raise UsageError(f"{relative}: output path escapes the output folder {root}")
+    return target
+
+
+class NameAllocator:
+    """Hands out output paths that never collide within a run or on disk.
+
+    The first claim of ``name.ext`` gets it; later claims get ``name_2.ext``,
+    ``name_3.ext`` and so on. Existing files are never overwritten unless
+    ``overwrite`` is true (then only files not claimed in this run are
+    replaced).
+    """
+
+    def __init__(self, out_dir: Path, *, overwrite: bool = False) -> None:
+        self.out_dir = Path(out_dir)
+        self.overwrite = overwrite
+        self._claimed: set[Path] = set()
+
+    def claim(self, relative: str | Path) -> Path:
+        path = safe_output_path(self.out_dir, relative)
+        stem, suffix = path.stem, "".join(path.suffixes[-1:])
+        candidate, n = path, 1
+        while candidate in self._claimed or (not self.overwrite and candidate.exists()):
+            n += 1
+            candidate = path.with_name(f"{stem}_{n}{suffix}")
+        self._claimed.add(candidate)
+        return candidate
+
+
+def atomic_write(path: Path, writer: Callable[[str], None]) -> Path:
+    """Call ``writer(tmp_path)`` then rename the temporary file onto ``path``.
+
+    The temporary file lives in the destination folder (same file system, so
+    the rename is atomic) and is removed if ``writer`` fails.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    os.close(fd)
+    try:
+        writer(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    return path
+
+
+def write_dataset(ds: Dataset, path: Path) -> Path:
+    """Save ``ds`` (with its file meta) atomically as a DICOM Part 10 file."""
+    return atomic_write(path, lambda tmp: ds.save_as(tmp, enforce_file_format=True))
+
+
+def iter_input_files(
+    inputs: Iterable[str | Path], accept: Callable[[Path], bool] | None = None
+) -> Iterator[Path]:
+    """Expand files and folders (recursively, sorted) into a list of files.
+
+    A folder contributes the files for which ``accept(path)`` is true (all
+    files when ``accept`` is None); hidden files are skipped. A path that does
+    not exist raises :class:`InputError`.
+    """
+    for item in inputs:
+        p = Path(item)
+        if p.is_dir():
+            for sub in sorted(p.rglob("*")):
+                rel = sub.relative_to(p)
+                if any(part.startswith(".") for part in rel.parts):
+                    continue
+                if sub.is_file() and (accept is None or accept(sub)):
+                    yield sub
+        elif p.is_file():
+            yield p
+        else:
+            raise InputError(f"{p}: no such file or folder")
