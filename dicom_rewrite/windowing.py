@@ -1,0 +1,580 @@
+"""Rendering maths: stored pixel values -> the 8-bit image a viewer shows.
+
+Pure numpy, no I/O. The grayscale pipeline follows PS3.4 N.2.1.1:
+
+1. Modality LUT (PS3.3 C.11.1): Rescale Slope/Intercept or the Modality LUT
+   Sequence, giving modality values (Hounsfield units for CT).
+2. VOI LUT (PS3.3 C.11.2): an explicit window, else the file's N-th window,
+   else its VOI LUT Sequence, else a min-max window over the frame. Windows use
+   the (0028,1056) *VOI LUT Function*: LINEAR, LINEAR_EXACT or SIGMOID.
+3. Polarity: MONOCHROME1 (PS3.3 C.7.6.3.1.2, minimum value is white) and
+   (2050,0020) *Presentation LUT Shape* INVERSE invert the VOI output.
+
+Colour images skip those steps: PALETTE COLOR goes through its palette LUT
+(pydicom's :func:`~pydicom.pixels.apply_color_lut`), YBR is converted to RGB
+by pydicom's decoder, and samples are scaled to 8 bits.
+
+References:
+    PS3.3 C.11.1, C.11.2, C.11.2.1.2, C.11.2.1.3, C.11.6; PS3.4 N.2.1.1.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from pydicom.dataset import Dataset
+from pydicom.multival import MultiValue
+from pydicom.pixels import apply_color_lut, apply_modality_lut
+
+from dicom_rewrite.errors import PixelDataError, UsageError
+
+__all__ = [
+    "PRESETS",
+    "RenderInfo",
+    "frame_view",
+    "linear_window",
+    "modality_values",
+    "parse_window",
+    "render",
+    "render_with_info",
+]
+
+#: Named windows as (center, width) in modality units (Hounsfield units for CT).
+PRESETS: dict[str, tuple[float, float]] = {
+    "brain": (40, 80),
+    "subdural": (75, 215),
+    "stroke": (40, 40),
+    "lung": (-600, 1500),
+    "mediastinum": (50, 350),
+    "abdomen": (50, 400),
+    "liver": (30, 150),
+    "bone": (400, 1800),
+    "soft-tissue": (50, 350),
+}
+
+#: (0028,1056) *VOI LUT Function* values (PS3.3 C.11.2.1.3).
+VOI_FUNCTIONS = ("LINEAR", "LINEAR_EXACT", "SIGMOID")
+
+_MONOCHROME = ("MONOCHROME1", "MONOCHROME2")
+
+
+@dataclass(frozen=True, slots=True)
+class RenderInfo:
+    """What :func:`render_with_info` did to one frame (for sidecar JSON)."""
+
+    photometric_interpretation: str
+    frame: int
+    modality_lut: str = "none"
+    rescale_slope: float | None = None
+    rescale_intercept: float | None = None
+    voi: str = "none"
+    voi_source: str = "none"
+    window_center: float | None = None
+    window_width: float | None = None
+    voi_function: str | None = None
+    inverted: bool = False
+    presentation_lut_shape: str | None = None
+    color: str | None = None
+    overlays: tuple[str, ...] = field(default_factory=tuple)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {name: _jsonable(getattr(self, name)) for name in self.__slots__}
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, tuple):
+        return list(value)
+    return value
+
+
+# ---------------------------------------------------------------------------
+# Window text and presets
+# ---------------------------------------------------------------------------
+
+
+def parse_window(text: str) -> tuple[float, float]:
+    """Parse ``"C,W"`` (center, width) or a preset name from :data:`PRESETS`.
+
+    Raises :class:`~dicom_rewrite.errors.UsageError` (one line) for anything
+    else, including a width below 1 (PS3.3 C.11.2.1.2: LINEAR needs W >= 1).
+    """
+    raw = str(text).strip()
+    key = raw.lower()
+    if key in PRESETS:
+        center, width = PRESETS[key]
+        return float(center), float(width)
+    parts = raw.split(",")
+    if len(parts) != 2:
+        names = ", ".join(PRESETS)
+        raise UsageError(
+            f"--window {raw!r}: expected CENTER,WIDTH (e.g. 40,400) or a preset ({names})"
+        )
+    try:
+        center, width = (float(p) for p in parts)
+    except ValueError:
+        raise UsageError(f"--window {raw!r}: CENTER and WIDTH must be numbers") from None
+    if not (math.isfinite(center) and math.isfinite(width)):
+        raise UsageError(f"--window {raw!r}: CENTER and WIDTH must be finite numbers")
+    if width < 1:
+        raise UsageError(f"--window {raw!r}: WIDTH must be at least 1 (PS3.3 C.11.2.1.2)")
+    return center, width
+
+
+# ---------------------------------------------------------------------------
+# Step 1: Modality LUT
+# ---------------------------------------------------------------------------
+
+
+def frame_view(ds: Dataset, frame: int = 0) -> Dataset:
+    """Return a flat view of ``ds`` with the frame's functional group values.
+
+    Enhanced multi-frame images (PS3.3 C.7.6.16) keep Rescale Slope/Intercept
+    and the window in (5200,9229) *Shared* or (5200,9230) *Per-frame
+    Functional Groups Sequence*. This copies those of ``frame`` to the top
+    level of a shallow copy so the rest of the pipeline reads one place.
+    ``ds`` itself is not changed. Without functional groups ``ds`` is returned.
+    """
+    groups: list[Dataset] = []
+    shared = ds.get("SharedFunctionalGroupsSequence")
+    if shared:
+        groups.append(shared[0])
+    per_frame = ds.get("PerFrameFunctionalGroupsSequence")
+    if per_frame and 0 <= frame < len(per_frame):
+        groups.append(per_frame[frame])
+    if not groups:
+        return ds
+    view = Dataset()
+    view.update(ds)
+    if hasattr(ds, "file_meta"):
+        view.file_meta = ds.file_meta
+    for group in groups:  # per-frame values override the shared ones
+        for seq_kw in ("PixelValueTransformationSequence", "FrameVOILUTSequence"):
+            items = group.get(seq_kw)
+            if items:
+                for elem in items[0]:
+                    view[elem.tag] = elem
+    return view
+
+
+def modality_values(ds: Dataset, arr: np.ndarray) -> np.ndarray:
+    """Apply the Modality LUT (PS3.3 C.11.1) and return float64 values.
+
+    Rescale Slope/Intercept go through pydicom's ``apply_modality_lut``. The
+    (0028,3000) *Modality LUT Sequence* is applied here: pydicom builds a
+    ``uint{bits}`` dtype from the LUT Descriptor (no such dtype for 10-14
+    bits) and subtracts the first mapped value in the pixel dtype (wraps for
+    unsigned pixels and a negative first mapped value).
+    """
+    seq = ds.get("ModalityLUTSequence")
+    if seq:
+        return _apply_lut_item(seq[0], arr, ds, "Modality LUT Sequence")
+    if "RescaleSlope" in ds and "RescaleIntercept" in ds:
+        return np.asarray(apply_modality_lut(arr, ds), dtype=np.float64)
+    return np.asarray(arr, dtype=np.float64)
+
+
+def _lut_descriptor(item: Dataset, what: str) -> tuple[int, int, int]:
+    try:
+        entries, first, bits = (int(v) for v in item.LUTDescriptor)
+    except (AttributeError, TypeError, ValueError):
+        raise PixelDataError(f"{what}: (0028,3002) LUT Descriptor must have 3 values") from None
+    entries = entries or 65536  # PS3.3 C.11.1.1.1: 0 means 2^16 entries
+    if first > 32767:  # US-encoded descriptor of a signed image (PS3.3 C.11.1.1.1)
+        first -= 65536
+    return entries, first, bits
+
+
+def _lut_data(item: Dataset, ds: Dataset, entries: int) -> np.ndarray:
+    elem = item["LUTData"]
+    value = elem.value
+    if isinstance(value, bytes | bytearray):
+        little = True
+        if hasattr(ds, "file_meta") and "TransferSyntaxUID" in ds.file_meta:
+            little = ds.file_meta.TransferSyntaxUID.is_little_endian
+        dtype = np.dtype("<u2" if little else ">u2")
+        if len(value) < 2 * entries and len(value) >= entries:
+            dtype = np.dtype("u1")
+        data = np.frombuffer(value, dtype=dtype)[:entries]
+    else:
+        data = np.asarray(value if isinstance(value, list | tuple) else [value], dtype=np.int64)
+    return data.astype(np.float64)
+
+
+def _apply_lut_item(item: Dataset, arr: np.ndarray, ds: Dataset, what: str) -> np.ndarray:
+    entries, first, _bits = _lut_descriptor(item, what)
+    lut = _lut_data(item, ds, entries)
+    if lut.size == 0:
+        raise PixelDataError(f"{what}: (0028,3006) LUT Data is empty")
+    # PS3.3 C.11.1.1.1: values below the first mapped value take the first
+    # entry, values beyond the last take the last entry
+    index = np.clip(np.rint(np.asarray(arr, dtype=np.float64)) - first, 0, lut.size - 1)
+    return lut[index.astype(np.intp)]
+
+
+# ---------------------------------------------------------------------------
+# Step 2: VOI LUT
+# ---------------------------------------------------------------------------
+
+
+def linear_window(
+    values: np.ndarray,
+    center: float,
+    width: float,
+    *,
+    function: str = "LINEAR",
+    out_max: float = 255,
+) -> np.ndarray:
+    """Window ``values`` into ``[0, out_max]`` (float64), exactly as PS3.3 says.
+
+    ``function`` is the (0028,1056) *VOI LUT Function*:
+
+    * LINEAR (C.11.2.1.2.1), W >= 1::
+
+        x <= c - 0.5 - (w-1)/2  -> 0
+        x >  c - 0.5 + (w-1)/2  -> out_max
+        else ((x - (c - 0.5)) / (w-1) + 0.5) * out_max
+
+    * LINEAR_EXACT (C.11.2.1.3.2), W > 0::
+
+        x <= c - w/2 -> 0;  x > c + w/2 -> out_max;  else ((x - c)/w + 0.5) * out_max
+
+    * SIGMOID (C.11.2.1.3.1), W > 0: ``out_max / (1 + exp(-4 (x - c) / w))``.
+    """
+    func = (function or "LINEAR").strip().upper()
+    x = np.asarray(values, dtype=np.float64)
+    c, w, ymax = float(center), float(width), float(out_max)
+    if func == "LINEAR":
+        if not w >= 1:
+            raise UsageError(f"window width {width!r} is invalid: LINEAR needs a width >= 1 (PS3.3 C.11.2.1.2.1)")
+        lower = c - 0.5 - (w - 1) / 2
+        upper = c - 0.5 + (w - 1) / 2
+        if w == 1:  # (w-1) = 0: a threshold at c - 0.5
+            return np.where(x <= lower, 0.0, ymax)
+        y = ((x - (c - 0.5)) / (w - 1) + 0.5) * ymax
+        return np.where(x <= lower, 0.0, np.where(x > upper, ymax, np.clip(y, 0.0, ymax)))
+    if func == "LINEAR_EXACT":
+        if not w > 0:
+            raise UsageError(f"window width {width!r} is invalid: LINEAR_EXACT needs a width > 0 (PS3.3 C.11.2.1.3.2)")
+        y = ((x - c) / w + 0.5) * ymax
+        return np.where(x <= c - w / 2, 0.0, np.where(x > c + w / 2, ymax, np.clip(y, 0.0, ymax)))
+    if func == "SIGMOID":
+        if not w > 0:
+            raise UsageError(f"window width {width!r} is invalid: SIGMOID needs a width > 0 (PS3.3 C.11.2.1.3.1)")
+        with np.errstate(over="ignore"):
+            return ymax / (1.0 + np.exp(-4.0 * (x - c) / w))
+    raise UsageError(
+        f"(0028,1056) VOI LUT Function {function!r} is not one of {', '.join(VOI_FUNCTIONS)}"
+    )
+
+
+def _file_windows(ds: Dataset) -> list[tuple[float, float]]:
+    """The (center, width) pairs of (0028,1050)/(0028,1051), in file order."""
+    if "WindowCenter" not in ds or "WindowWidth" not in ds:
+        return []
+    centers, widths = ds["WindowCenter"].value, ds["WindowWidth"].value
+    if centers is None or widths is None:
+        return []
+    pairs = []
+    for c, w in zip(_as_list(centers), _as_list(widths), strict=False):
+        try:
+            pairs.append((float(c), float(w)))
+        except (TypeError, ValueError):
+            pairs.append((math.nan, math.nan))
+    return pairs
+
+
+def _as_list(value: Any) -> list[Any]:
+    return list(value) if isinstance(value, MultiValue | list | tuple) else [value]
+
+
+def _voi_function(ds: Dataset) -> str:
+    func = str(ds.get("VOILUTFunction", "") or "LINEAR").strip().upper()
+    return func if func in VOI_FUNCTIONS else "LINEAR"
+
+
+def _valid_width(width: float, function: str) -> bool:
+    if not math.isfinite(width):
+        return False
+    return width >= 1 if function == "LINEAR" else width > 0
+
+
+def _minmax_window(values: np.ndarray) -> tuple[float, float]:
+    """The LINEAR window mapping the frame's minimum to 0 and maximum to the top."""
+    lo, hi = float(np.min(values)), float(np.max(values))
+    # with c = (lo + hi + 1)/2 and w = hi - lo + 1, C.11.2.1.2.1 sends lo -> ymin
+    # and hi -> ymax (the choice dcmtk makes for +Wm)
+    return (lo + hi + 1) / 2, hi - lo + 1
+
+
+# ---------------------------------------------------------------------------
+# The whole pipeline
+# ---------------------------------------------------------------------------
+
+
+def render(
+    ds: Dataset,
+    arr: np.ndarray | None = None,
+    *,
+    frame: int = 0,
+    window: tuple[float, float] | None = None,
+    window_index: int | None = None,
+    voi: str | None = None,
+    apply_presentation: bool = True,
+    overlays: bool = False,
+) -> np.ndarray:
+    """Render one frame to uint8: (H, W) grayscale or (H, W, 3) RGB.
+
+    See :func:`render_with_info` for the parameters.
+    """
+    return render_with_info(
+        ds,
+        arr,
+        frame=frame,
+        window=window,
+        window_index=window_index,
+        voi=voi,
+        apply_presentation=apply_presentation,
+        overlays=overlays,
+    )[0]
+
+
+def render_with_info(
+    ds: Dataset,
+    arr: np.ndarray | None = None,
+    *,
+    frame: int = 0,
+    window: tuple[float, float] | None = None,
+    window_index: int | None = None,
+    voi: str | None = None,
+    apply_presentation: bool = True,
+    overlays: bool = False,
+) -> tuple[np.ndarray, RenderInfo]:
+    """Render one frame and say which transforms were applied.
+
+    Parameters
+    ----------
+    ds : Dataset
+        The image. It is never modified.
+    arr : numpy.ndarray, optional
+        The decoded frame as ``pydicom.pixels.pixel_array(ds, index=frame)``
+        returns it (YBR already converted to RGB). Decoded from ``ds`` if None.
+    frame : int
+        0-based frame number (selects per-frame functional groups and overlays).
+    window : (center, width), optional
+        An explicit window in modality units; overrides everything in the file.
+    window_index : int, optional
+        0-based index of the file's (0028,1050)/(0028,1051) window to use.
+    voi : {"minmax", "none"}, optional
+        ``"minmax"`` maps the frame's min..max to 0..255; ``"none"`` skips the
+        VOI step (modality values are scaled from their possible range).
+    apply_presentation : bool
+        Apply MONOCHROME1 and Presentation LUT Shape inversion (default True).
+    overlays : bool
+        Burn in the (60xx,3000) overlays of this frame as white.
+    """
+    if voi not in (None, "minmax", "none"):
+        raise UsageError(f"--voi {voi!r}: expected 'minmax' or 'none'")
+    pi = str(ds.get("PhotometricInterpretation", "")).strip().upper()
+    if arr is None:
+        from pydicom.pixels import pixel_array
+
+        n_frames = int(ds.get("NumberOfFrames", 1) or 1)
+        arr = pixel_array(ds, index=frame if n_frames > 1 else None)
+    view = frame_view(ds, frame)
+    info: dict[str, Any] = {"photometric_interpretation": pi, "frame": frame}
+
+    if pi in _MONOCHROME or (arr.ndim == 2 and pi not in ("PALETTE COLOR",)):
+        out = _render_gray(view, arr, pi, info, window, window_index, voi, apply_presentation)
+    else:
+        out = _render_color(view, arr, pi, info)
+
+    if overlays:
+        out = _burn_overlays(ds, out, frame, info)
+    return out, RenderInfo(**info)
+
+
+def _render_gray(
+    ds: Dataset,
+    arr: np.ndarray,
+    pi: str,
+    info: dict[str, Any],
+    window: tuple[float, float] | None,
+    window_index: int | None,
+    voi: str | None,
+    apply_presentation: bool,
+) -> np.ndarray:
+    if arr.ndim != 2:
+        raise PixelDataError(f"{pi} frame has shape {arr.shape}, expected (rows, columns)")
+    # PS3.4 N.2.1.1 step 1: Modality LUT
+    if ds.get("ModalityLUTSequence"):
+        info["modality_lut"] = "Modality LUT Sequence"
+    elif "RescaleSlope" in ds and "RescaleIntercept" in ds:
+        info["modality_lut"] = "rescale"
+        info["rescale_slope"] = float(ds.RescaleSlope)
+        info["rescale_intercept"] = float(ds.RescaleIntercept)
+    values = modality_values(ds, arr)
+
+    # step 2: VOI LUT
+    y = _apply_voi(ds, arr, values, info, window, window_index, voi)
+
+    # step 3: polarity. MONOCHROME1: minimum is white (PS3.3 C.7.6.3.1.2).
+    # (2050,0020) Presentation LUT Shape INVERSE inverts the VOI output; the DX,
+    # MG and IO IODs (PS3.3 C.8.11.6) use INVERSE with MONOCHROME1 to describe
+    # that same inversion, so the two together invert once.
+    shape = str(ds.get("PresentationLUTShape", "") or "").strip().upper() or None
+    info["presentation_lut_shape"] = shape
+    invert = apply_presentation and (pi == "MONOCHROME1" or shape == "INVERSE")
+    info["inverted"] = bool(invert)
+    return _to_uint8(255.0 - y if invert else y)
+
+
+def _apply_voi(
+    ds: Dataset,
+    stored: np.ndarray,
+    values: np.ndarray,
+    info: dict[str, Any],
+    window: tuple[float, float] | None,
+    window_index: int | None,
+    voi: str | None,
+) -> np.ndarray:
+    if window is not None:
+        center, width = float(window[0]), float(window[1])
+        return _use_window(values, center, width, "LINEAR", "explicit window", info)
+    if voi == "minmax":
+        center, width = _minmax_window(values)
+        return _use_window(values, center, width, "LINEAR", "min-max", info)
+    if voi == "none":
+        lo, hi = _possible_range(ds, values)
+        info.update(voi="none", voi_source="none")
+        return np.clip((values - lo) / max(hi - lo, 1e-12), 0, 1) * 255.0
+
+    function = _voi_function(ds)
+    windows = _file_windows(ds)
+    if window_index is not None:
+        if not 0 <= window_index < len(windows):
+            raise UsageError(
+                f"window index {window_index + 1} does not exist: the file has "
+                f"{len(windows)} window(s) in (0028,1050) Window Center"
+            )
+        center, width = windows[window_index]
+        if not _valid_width(width, function):
+            raise PixelDataError(
+                f"(0028,1051) Window Width {width!r} (window {window_index + 1}) is invalid for {function}"
+            )
+        return _use_window(values, center, width, function, f"file window {window_index + 1}", info)
+    # the file's first valid window (invalid ones are skipped, as dcmtk does)
+    for i, (center, width) in enumerate(windows):
+        if math.isfinite(center) and _valid_width(width, function):
+            return _use_window(values, center, width, function, f"file window {i + 1}", info)
+    seq = ds.get("VOILUTSequence")
+    if seq:
+        item = seq[0]
+        _entries, _first, bits = _lut_descriptor(item, "VOI LUT Sequence")
+        # PS3.3 C.11.2.1.1: the VOI LUT input is the Modality LUT output
+        out = _apply_lut_item(item, values, ds, "VOI LUT Sequence")
+        top = float(2 ** bits - 1) if 1 <= bits <= 16 else float(np.max(out) or 1)
+        info.update(voi="lut", voi_source="VOI LUT Sequence 1")
+        return np.clip(out / top, 0, 1) * 255.0
+    center, width = _minmax_window(values)
+    return _use_window(values, center, width, "LINEAR", "min-max", info)
+
+
+def _use_window(
+    values: np.ndarray, center: float, width: float, function: str, source: str, info: dict[str, Any]
+) -> np.ndarray:
+    info.update(
+        voi="window",
+        voi_source=source,
+        window_center=center,
+        window_width=width,
+        voi_function=function,
+    )
+    return linear_window(values, center, width, function=function)
+
+
+def _possible_range(ds: Dataset, values: np.ndarray) -> tuple[float, float]:
+    bits = int(ds.get("BitsStored", 0) or 0)
+    if not bits:
+        return float(values.min()), float(values.max())
+    signed = int(ds.get("PixelRepresentation", 0) or 0) == 1
+    lo, hi = (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1) if signed else (0, 2**bits - 1)
+    ends = modality_values(ds, np.array([lo, hi]))
+    return float(ends.min()), float(ends.max())
+
+
+def _to_uint8(y: np.ndarray) -> np.ndarray:
+    """Quantise VOI output to 0..255 by truncation, as dcmtk does.
+
+    PS3.3 leaves the quantisation of the continuous C.11.2.1.2 output open;
+    truncating matches dcmtk's ``dcmj2pnm`` exactly. The tiny offset keeps
+    values that are whole numbers in exact arithmetic (e.g. 100.0 computed
+    as 99.99999999) on the right side.
+    """
+    return np.clip(np.floor(y + 1e-6), 0, 255).astype(np.uint8)
+
+
+def _round_to_uint8(y: np.ndarray) -> np.ndarray:
+    return np.clip(np.rint(y), 0, 255).astype(np.uint8)
+
+
+def _render_color(ds: Dataset, arr: np.ndarray, pi: str, info: dict[str, Any]) -> np.ndarray:
+    if pi == "PALETTE COLOR":
+        rgb = apply_color_lut(arr, ds)[..., :3]  # alpha is not displayed
+        bits = int(ds.RedPaletteColorLookupTableDescriptor[2])
+        info["color"] = "PALETTE COLOR LUT"
+        if bits > 8:  # keep the high byte of each entry, as dcmtk does
+            return (np.asarray(rgb, dtype=np.uint32) >> (bits - 8)).clip(0, 255).astype(np.uint8)
+        return _scale_to_uint8(rgb, bits)
+    if arr.ndim != 3 or arr.shape[-1] < 3:
+        raise PixelDataError(f"{pi} frame has shape {arr.shape}, expected (rows, columns, 3)")
+    if pi.startswith("YBR"):
+        info["color"] = f"{pi} -> RGB"
+    else:
+        info["color"] = pi or "RGB"
+    bits = int(ds.get("BitsStored", 8) or 8)
+    return _scale_to_uint8(arr[..., :3], bits)
+
+
+def _scale_to_uint8(arr: np.ndarray, bits: int) -> np.ndarray:
+    if bits <= 8 and arr.dtype == np.uint8:
+        return np.ascontiguousarray(arr)
+    top = float(2**bits - 1)
+    return _round_to_uint8(np.asarray(arr, dtype=np.float64) * (255.0 / top))
+
+
+def _burn_overlays(ds: Dataset, out: np.ndarray, frame: int, info: dict[str, Any]) -> np.ndarray:
+    """Burn in the (60xx,3000) overlay planes of ``frame`` as white (PS3.3 C.9.2)."""
+    groups = sorted({elem.tag.group for elem in ds if 0x6000 <= elem.tag.group <= 0x601E and elem.tag.element == 0x3000})
+    if not groups:
+        return out
+    out = out.copy()
+    burned = []
+    for group in groups:
+        try:
+            plane = ds.overlay_array(group)
+        except Exception:  # noqa: BLE001 - a broken overlay is skipped, the image is kept
+            continue
+        if plane.ndim == 3:
+            # (60xx,0051) Image Frame Origin: 1-based frame of the first overlay frame
+            origin_elem = ds.get((group, 0x0051))
+            first = int(origin_elem.value or 1) if origin_elem is not None else 1
+            index = frame - (first - 1)
+            if not 0 <= index < plane.shape[0]:
+                continue
+            plane = plane[index]
+        origin = ds.get((group, 0x0050))
+        r0, c0 = (int(origin.value[0]) - 1, int(origin.value[1]) - 1) if origin is not None else (0, 0)
+        rows, cols = out.shape[:2]
+        mask = np.zeros((rows, cols), dtype=bool)
+        src = plane.astype(bool)
+        rs, cs = max(r0, 0), max(c0, 0)
+        re, ce = min(r0 + src.shape[0], rows), min(c0 + src.shape[1], cols)
+        if rs < re and cs < ce:
+            mask[rs:re, cs:ce] = src[rs - r0 : re - r0, cs - c0 : ce - c0]
+        out[mask] = 255
+        burned.append(f"{group:04X}")
+    info["overlays"] = tuple(burned)
+    return out
