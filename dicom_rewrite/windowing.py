@@ -324,6 +324,7 @@ def render(
     voi: str | None = None,
     apply_presentation: bool = True,
     overlays: bool = False,
+    voi_function: str | None = None,
 ) -> np.ndarray:
     """Render one frame to uint8: (H, W) grayscale or (H, W, 3) RGB.
 
@@ -338,6 +339,7 @@ def render(
         voi=voi,
         apply_presentation=apply_presentation,
         overlays=overlays,
+        voi_function=voi_function,
     )[0]
 
 
@@ -351,6 +353,7 @@ def render_with_info(
     voi: str | None = None,
     apply_presentation: bool = True,
     overlays: bool = False,
+    voi_function: str | None = None,
 ) -> tuple[np.ndarray, RenderInfo]:
     """Render one frame and say which transforms were applied.
 
@@ -374,9 +377,16 @@ def render_with_info(
         Apply MONOCHROME1 and Presentation LUT Shape inversion (default True).
     overlays : bool
         Burn in the (60xx,3000) overlays of this frame as white.
+    voi_function : {"LINEAR", "LINEAR_EXACT", "SIGMOID"}, optional
+        Overrides (0028,1056) *VOI LUT Function* for the window used; an
+        explicit ``window`` is LINEAR unless this says otherwise.
     """
     if voi not in (None, "minmax", "none"):
         raise UsageError(f"--voi {voi!r}: expected 'minmax' or 'none'")
+    if voi_function is not None:
+        voi_function = str(voi_function).strip().upper()
+        if voi_function not in VOI_FUNCTIONS:
+            raise UsageError(f"VOI LUT function {voi_function!r} is not one of {', '.join(VOI_FUNCTIONS)}")
     pi = str(ds.get("PhotometricInterpretation", "")).strip().upper()
     if arr is None:
         from pydicom.pixels import pixel_array
@@ -387,7 +397,7 @@ def render_with_info(
     info: dict[str, Any] = {"photometric_interpretation": pi, "frame": frame}
 
     if pi in _MONOCHROME or (arr.ndim == 2 and pi not in ("PALETTE COLOR",)):
-        out = _render_gray(view, arr, pi, info, window, window_index, voi, apply_presentation)
+        out = _render_gray(view, arr, pi, info, window, window_index, voi, apply_presentation, voi_function)
     else:
         out = _render_color(view, arr, pi, info)
 
@@ -405,6 +415,7 @@ def _render_gray(
     window_index: int | None,
     voi: str | None,
     apply_presentation: bool,
+    voi_function: str | None,
 ) -> np.ndarray:
     if arr.ndim != 2:
         raise PixelDataError(f"{pi} frame has shape {arr.shape}, expected (rows, columns)")
@@ -418,7 +429,7 @@ def _render_gray(
     values = modality_values(ds, arr)
 
     # step 2: VOI LUT
-    y = _apply_voi(ds, arr, values, info, window, window_index, voi)
+    y = _apply_voi(ds, values, info, window, window_index, voi, voi_function)
 
     # step 3: polarity. MONOCHROME1: minimum is white (PS3.3 C.7.6.3.1.2).
     # (2050,0020) Presentation LUT Shape INVERSE inverts the VOI output; the DX,
@@ -433,16 +444,16 @@ def _render_gray(
 
 def _apply_voi(
     ds: Dataset,
-    stored: np.ndarray,
     values: np.ndarray,
     info: dict[str, Any],
     window: tuple[float, float] | None,
     window_index: int | None,
     voi: str | None,
+    voi_function: str | None,
 ) -> np.ndarray:
     if window is not None:
         center, width = float(window[0]), float(window[1])
-        return _use_window(values, center, width, "LINEAR", "explicit window", info)
+        return _use_window(values, center, width, voi_function or "LINEAR", "explicit window", info)
     if voi == "minmax":
         center, width = _minmax_window(values)
         return _use_window(values, center, width, "LINEAR", "min-max", info)
@@ -451,7 +462,7 @@ def _apply_voi(
         info.update(voi="none", voi_source="none")
         return np.clip((values - lo) / max(hi - lo, 1e-12), 0, 1) * 255.0
 
-    function = _voi_function(ds)
+    function = voi_function or _voi_function(ds)
     windows = _file_windows(ds)
     if window_index is not None:
         if not 0 <= window_index < len(windows):

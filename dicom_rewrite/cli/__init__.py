@@ -19,6 +19,7 @@ from dicom_rewrite.errors import EXIT_USAGE, DicomRewriteError, one_line
 #: sub-command name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "convert": ("dicom_rewrite.cli.convert", "images -> DICOM in a template's dialect"),
+    "export": ("dicom_rewrite.cli.export", "DICOM files, folders, DICOMDIR -> PNG/JPEG"),
 }
 
 
