@@ -7,8 +7,9 @@ Pure numpy, no I/O. The grayscale pipeline follows PS3.4 N.2.1.1:
 2. VOI LUT (PS3.3 C.11.2): an explicit window, else the file's N-th window,
    else its VOI LUT Sequence, else a min-max window over the frame. Windows use
    the (0028,1056) *VOI LUT Function*: LINEAR, LINEAR_EXACT or SIGMOID.
-3. Polarity: MONOCHROME1 (PS3.3 C.7.6.3.1.2, minimum value is white) and
-   (2050,0020) *Presentation LUT Shape* INVERSE invert the VOI output.
+3. Presentation LUT: (2050,0020) *Presentation LUT Shape* INVERSE inverts
+   the VOI output, IDENTITY does not; without it MONOCHROME1 (PS3.3
+   C.7.6.3.1.2, minimum value is white) inverts.
 
 Colour images skip those steps: PALETTE COLOR goes through its palette LUT
 (pydicom's :func:`~pydicom.pixels.apply_color_lut`), YBR is converted to RGB
@@ -431,13 +432,18 @@ def _render_gray(
     # step 2: VOI LUT
     y = _apply_voi(ds, values, info, window, window_index, voi, voi_function)
 
-    # step 3: polarity. MONOCHROME1: minimum is white (PS3.3 C.7.6.3.1.2).
-    # (2050,0020) Presentation LUT Shape INVERSE inverts the VOI output; the DX,
-    # MG and IO IODs (PS3.3 C.8.11.6) use INVERSE with MONOCHROME1 to describe
-    # that same inversion, so the two together invert once.
+    # step 3: Presentation LUT (PS3.4 N.2.1.1). (2050,0020) Presentation LUT
+    # Shape, when present, decides the polarity: the DX, MG and IO IODs (PS3.3
+    # C.8.11.6) require INVERSE with MONOCHROME1 and IDENTITY with MONOCHROME2.
+    # Without it, MONOCHROME1 (PS3.3 C.7.6.3.1.2, minimum is white) implies
+    # INVERSE. dcmtk decides the same way.
     shape = str(ds.get("PresentationLUTShape", "") or "").strip().upper() or None
     info["presentation_lut_shape"] = shape
-    invert = apply_presentation and (pi == "MONOCHROME1" or shape == "INVERSE")
+    if shape in ("IDENTITY", "INVERSE"):
+        wants_inverse = shape == "INVERSE"
+    else:
+        wants_inverse = pi == "MONOCHROME1"
+    invert = apply_presentation and wants_inverse
     info["inverted"] = bool(invert)
     return _to_uint8(255.0 - y if invert else y)
 
