@@ -200,7 +200,7 @@ def _lut_data(item: Dataset, ds: Dataset, entries: int) -> np.ndarray:
             dtype = np.dtype("u1")
         data = np.frombuffer(value, dtype=dtype)[:entries]
     else:
-        data = np.asarray(value if isinstance(value, list | tuple) else [value], dtype=np.int64)
+        data = np.asarray(_as_list(value), dtype=np.int64)[:entries]
     return data.astype(np.float64)
 
 
