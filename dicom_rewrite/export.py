@@ -484,8 +484,12 @@ def _export_one(
     if ds.file_meta.get("MediaStorageSOPClassUID") == MediaStorageDirectoryStorage:
         return _entry(source.path, status="skipped", reason="DICOMDIR (give it as an input to walk its file-set)")
     if not any(kw in ds for kw in _PIXEL_KEYWORDS):
-        sop = ds.get("SOPClassUID")
-        what = getattr(sop, "name", None) or "this object"
+        sop = ds.get("SOPClassUID") or ds.file_meta.get("MediaStorageSOPClassUID")
+        what = str(getattr(sop, "name", "") or sop or "unknown SOP class")
+        if len(ds) == 0 or "Image" in what or "Rows" in ds:
+            # an image object without its pixels: cut short, not a non-image object
+            entry.update(status="error", error=f"no (7FE0,0010) Pixel Data in this {what} object: the file is truncated or incomplete")
+            return entry
         return _entry(source.path, status="skipped", reason=f"no pixel data ({what})")
     entry["sop_instance_uid"] = str(ds.get("SOPInstanceUID", "")) or None
     try:
