@@ -77,10 +77,12 @@ class TestDicomdir:
             "reason": "not a DICOM file",
         }
         images = [e for e in entries if e["status"] == "ok"]
-        assert len(images) == len(list((media / "98892003").rglob("*")) ) - 3  # minus MR1, MR2, MR700 folders
+        n_files = sum(1 for p in (media / "98892003").rglob("*") if p.is_file())
+        assert len(images) == n_files == 17
 
 
 class TestHostileNames:
+    @pytest.mark.filterwarnings("ignore:Invalid value for VR DA")
     def test_patient_id_cannot_escape_out(self, tmp_path):
         ds = pydicom.dcmread(get_testdata_file("MR_small.dcm"))
         ds.PatientID = "../../x"
@@ -246,7 +248,6 @@ class TestReportAndNames:
     def test_multiframe_names_and_frame_selection(self, tmp_path):
         src = get_testdata_file("SC_rgb_rle_2frame.dcm")
         ds = pydicom.dcmread(src)
-        base = tmp_path / "out" / "{}".format(ds.PatientID or "unknown")
         entry = next(export_api.export([src], tmp_path / "a", name="{stem}"))
         assert [Path(p).name for p in entry["outputs"]] == ["SC_rgb_rle_2frame_f0001.png", "SC_rgb_rle_2frame_f0002.png"]
         arrs = [read_png(Path(p)) for p in entry["outputs"]]
@@ -257,7 +258,6 @@ class TestReportAndNames:
         entry = next(export_api.export([src], tmp_path / "c", frames="3"))
         assert entry["status"] == "error"
         assert entry["error"] == "frame 3 does not exist: (0028,0008) Number of Frames is 2"
-        assert base  # keeps flake quiet about the unused helper value
 
     def test_collisions_never_overwrite(self, tmp_path):
         a = copy_test_file("MR_small.dcm", tmp_path / "in" / "a")
