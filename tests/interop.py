@@ -64,7 +64,7 @@ class Verdict:
 def dciodvfy(path: str | Path) -> Verdict:
     """Run dciodvfy on one file; return its errors and warnings."""
     exe = require_tool("dciodvfy")
-    proc = subprocess.run([exe, "-new", str(path)], capture_output=True, text=True, timeout=120)
+    proc = subprocess.run([exe, "-new", str(path)], capture_output=True, text=True, errors="replace", timeout=120)
     text = proc.stdout + proc.stderr
     lines = text.splitlines()
     errors = [ln for ln in lines if ln.startswith("Error")]
@@ -82,7 +82,7 @@ def dcmdump_strict(path: str | Path) -> str:
     """Parse with dcmtk in its strictest mode; fail on any error."""
     exe = require_tool("dcmdump")
     proc = subprocess.run(
-        [exe, "+fo", "-E", "-Ep", "-dc", str(path)], capture_output=True, text=True, timeout=120
+        [exe, "+fo", "-E", "-Ep", "-dc", str(path)], capture_output=True, text=True, errors="replace", timeout=120
     )
     text = proc.stdout + proc.stderr
     assert proc.returncode == 0, f"dcmdump failed on {path}:\n{text}"
@@ -93,7 +93,7 @@ def dcmdump_strict(path: str | Path) -> str:
 
 def gdcminfo(path: str | Path) -> str:
     exe = require_tool("gdcminfo")
-    proc = subprocess.run([exe, str(path)], capture_output=True, text=True, timeout=120)
+    proc = subprocess.run([exe, str(path)], capture_output=True, text=True, errors="replace", timeout=120)
     text = proc.stdout + proc.stderr
     assert proc.returncode == 0, f"gdcminfo failed on {path}:\n{text}"
     return text

@@ -1,0 +1,200 @@
+"""The library API: every command line action is one call here.
+
+>>> from dicom_rewrite import convert_image
+>>> ds = convert_image("sample_data/gray8.png", "templates/ct.dcm")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+from pydicom.dataset import Dataset
+
+from dicom_rewrite.engine import Converter, Output, Template
+from dicom_rewrite.errors import DicomRewriteError, InputError, UsageError, one_line
+from dicom_rewrite.fileio import NameAllocator, iter_input_files, sanitise_component, write_dataset
+from dicom_rewrite.profile import DEFAULT_PROFILE, Profile
+from dicom_rewrite.raster import Raster, from_array, is_image_file, read_image
+
+
+def _template(template: str | Path | Dataset | Template) -> Template:
+    if isinstance(template, Template):
+        return template
+    if isinstance(template, Dataset):
+        return Template.from_dataset(template)
+    return Template.load(template)
+
+
+def _profile(profile: str | Path | Profile | None) -> Profile:
+    if profile is None:
+        return DEFAULT_PROFILE
+    if isinstance(profile, Profile):
+        return profile
+    from dicom_rewrite.profile import load_profile  # type: ignore[attr-defined]
+
+    return load_profile(profile)
+
+
+def _rasters(image: str | Path | np.ndarray | Raster) -> list[Raster]:
+    if isinstance(image, Raster):
+        return [image]
+    if isinstance(image, np.ndarray):
+        return [from_array(image)]
+    return read_image(image)
+
+
+def convert_image(
+    image: str | Path | np.ndarray | Raster,
+    template: str | Path | Dataset | Template,
+    profile: str | Path | Profile | None = None,
+    *,
+    page: int = 0,
+    transfer_syntax: str | None = None,
+) -> Dataset:
+    """Convert one image (file, array or raster) into a dataset in the
+    template's dialect. Multi-page files: ``page`` selects the page."""
+    rasters = _rasters(image)
+    if not 0 <= page < len(rasters):
+        raise UsageError(f"{image}: page {page} does not exist ({len(rasters)} page(s))")
+    conv = Converter(_template(template), _profile(profile), transfer_syntax=transfer_syntax)
+    stem = Path(str(image)).stem if not isinstance(image, (np.ndarray, Raster)) else "image"
+    return conv.convert(rasters[page], index=1, stem=stem, name=stem).dataset
+
+
+@dataclass
+class ConversionResult:
+    """The outcome for one input of a batch."""
+
+    input: str
+    outputs: list[Output] = field(default_factory=list)
+    names: list[str] = field(default_factory=list)
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    @property
+    def datasets(self) -> list[Dataset]:
+        return [o.dataset for o in self.outputs]
+
+
+def expand_inputs(inputs: Iterable[str | Path]) -> list[Path]:
+    """Files and folders (recursive, image suffixes only) -> sorted files.
+
+    The order is deterministic (explicit files in the given order, each
+    folder's images sorted), and ``{index}`` in profiles follows it."""
+    files: list[Path] = []
+    for item in inputs:
+        p = Path(item)
+        if p.is_dir():
+            files.extend(iter_input_files([p], is_image_file))
+        elif p.exists():
+            files.append(p)
+        else:
+            files.append(p)  # reported as an error entry by convert_batch
+    return files
+
+
+def convert_batch(
+    inputs: Iterable[str | Path],
+    template: str | Path | Dataset | Template,
+    profile: str | Path | Profile | None = None,
+    *,
+    transfer_syntax: str | None = None,
+    started: datetime | None = None,
+) -> Iterator[ConversionResult]:
+    """Convert many images with one template (parsed once); yield one result
+    per input. A bad input yields a result with ``error`` set; the batch goes
+    on. Template and profile errors raise before anything is yielded."""
+    conv = Converter(_template(template), _profile(profile),
+                     transfer_syntax=transfer_syntax, started=started)
+    index = 0
+    for path in expand_inputs(inputs):
+        result = ConversionResult(str(path))
+        try:
+            if not path.is_file():
+                raise InputError(f"{path}: no such file")
+            rasters = read_image(path)
+            for raster in rasters:
+                index += 1
+                stem = path.stem if len(rasters) == 1 else f"{path.stem}_p{raster.page + 1:04d}"
+                out = conv.convert(raster, index=index, stem=path.stem, name=path.name)
+                result.outputs.append(out)
+                result.names.append(f"{sanitise_component(stem, 'image')}.dcm")
+        except DicomRewriteError as exc:
+            if exc.exit_code != InputError.exit_code and not isinstance(exc, InputError):
+                raise
+            result.outputs.clear()
+            result.names.clear()
+            result.error = one_line(exc)
+        except (ValueError, TypeError, OverflowError, MemoryError) as exc:
+            result.outputs.clear()
+            result.names.clear()
+            result.error = f"{path}: {one_line(exc)}"
+        yield result
+
+
+def convert_files(
+    inputs: Iterable[str | Path],
+    template: str | Path | Dataset | Template,
+    out_dir: str | Path,
+    profile: str | Path | Profile | None = None,
+    *,
+    transfer_syntax: str | None = None,
+    overwrite: bool = False,
+) -> Iterator[dict[str, object]]:
+    """Convert and write: yields one report entry per input.
+
+    Each output is ``OUT/<input stem>.dcm`` (multi-page: ``<stem>_pNNNN.dcm``);
+    a name already taken in this run or on disk gets ``_2``, ``_3``... (never
+    a silent overwrite), written atomically."""
+    names = NameAllocator(Path(out_dir), overwrite=overwrite)
+    for result in convert_batch(inputs, template, profile, transfer_syntax=transfer_syntax):
+        entry: dict[str, object] = {"input": result.input, "outputs": [], "status": "ok"}
+        if result.error:
+            entry.update(status="error", error=result.error)
+            yield entry
+            continue
+        written: list[str] = []
+        try:
+            for out, name in zip(result.outputs, result.names):
+                path = names.claim(name)
+                write_dataset(out.dataset, path)
+                written.append(str(path))
+        except (OSError, ValueError) as exc:
+            entry.update(status="error", error=f"{result.input}: cannot write output ({one_line(exc)})")
+        entry["outputs"] = written
+        notes = sorted({n for o in result.outputs for n in o.notes})
+        if notes:
+            entry["notes"] = notes
+        if result.outputs:
+            first = result.outputs[0]
+            entry["sop_class"] = first.plan.sop_class.name
+            if first.plan.switched_from is not None:
+                entry["sop_class_switched_from"] = first.plan.switched_from.name
+        yield entry
+
+
+def dry_run(
+    inputs: Iterable[str | Path],
+    template: str | Path | Dataset | Template,
+    profile: str | Path | Profile | None = None,
+    *,
+    transfer_syntax: str | None = None,
+) -> tuple[str, list]:
+    """Convert the first input in memory and return ``(input, diff rows)``
+    between the template and the output; nothing is written."""
+    from dicom_rewrite.diff import diff
+
+    tpl = _template(template)
+    for result in convert_batch(inputs, tpl, profile, transfer_syntax=transfer_syntax):
+        if result.error:
+            raise InputError(result.error)
+        out = result.outputs[0]
+        return result.input, diff(tpl.dataset, out.dataset, out.changes)
+    raise UsageError("no input images found")

@@ -1,0 +1,349 @@
+"""The core engine: a template, a profile and new pixels -> a valid dataset.
+
+A :class:`Converter` parses and scrubs the template once per batch; each call
+to :meth:`Converter.convert` copies the scrubbed base, swaps in the pixels,
+applies the profile, completes what the target IOD requires and fills in the
+file meta. Nothing here touches the file system except :meth:`Template.load`.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from pydicom import dcmread
+from pydicom.dataelem import DataElement
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.errors import InvalidDicomError
+from pydicom.sequence import Sequence
+from pydicom.uid import UID, CTImageStorage
+
+from dicom_rewrite import __version__, iod, syntax
+from dicom_rewrite.errors import TemplateError
+from dicom_rewrite.pixels import PixelPlan, apply_pixels, plan_pixels
+from dicom_rewrite.profile import DEFAULT_PROFILE, Context, Identity, Profile
+from dicom_rewrite.raster import Raster
+from dicom_rewrite.scrub import (
+    Change,
+    drop_empty_sequences,
+    remap_uids,
+    remove_private,
+    remove_stale,
+    strip_identity,
+    vr_of,
+)
+from dicom_rewrite.uids import UidMap
+
+log = logging.getLogger(__name__)
+
+#: Our Implementation Class UID (PS3.7 D.3.3.2), UUID-derived (PS3.5 B.2).
+IMPLEMENTATION_CLASS_UID = UID(f"2.25.{uuid.uuid5(uuid.NAMESPACE_URL, 'dicom-rewrite').int}")
+IMPLEMENTATION_VERSION_NAME = f"DCMREWRITE_{__version__.replace('.', '')}"[:16]
+
+DEIDENTIFICATION_METHOD = "dicom-rewrite identity strip (PS3.15 E basic)"
+
+#: Type 1 attributes a template may lack, with the value an output gets.
+TYPE1_DEFAULTS: dict[str, object] = {
+    "ImageType": ["DERIVED", "SECONDARY"],
+    "ConversionType": "WSD",  # PS3.3 C.8.6.1: workstation
+    "ImagePositionPatient": [0, 0, 0],
+    "ImageOrientationPatient": [1, 0, 0, 0, 1, 0],
+    "PixelSpacing": [1, 1],
+    "PresentationIntentType": "FOR PRESENTATION",
+    "PixelIntensityRelationship": "LIN",
+    "PixelIntensityRelationshipSign": 1,
+    "ImagerPixelSpacing": [1, 1],
+    # only reached for lossless sources (lossy ones get "01" earlier)
+    "LossyImageCompression": "00",
+    # Type 1 in DX/MG/IO: we cannot know; the profile may say YES
+    "BurnedInAnnotation": "NO",
+}
+
+#: PS3.16 Annex L defined terms of Body Part Examined that are not paired
+#: structures (so Laterality, Type 2C, must be absent rather than empty)
+UNPAIRED_BODY_PARTS = frozenset({
+    "ABDOMEN", "ABDOMENPELVIS", "AORTA", "BLADDER", "BRAIN", "CHEST", "CHESTABDOMEN",
+    "CHESTABDPELVIS", "COCCYX", "COLON", "CSPINE", "ESOPHAGUS", "HEAD", "HEADNECK",
+    "HEART", "LIVER", "LSPINE", "NECK", "PANCREAS", "PELVIS", "PROSTATE", "SACRUM",
+    "SKULL", "SPINE", "SPLEEN", "STOMACH", "THORAX", "TSPINE", "UTERUS", "WHOLEBODY",
+})
+
+#: attributes set from the batch clock when absent (the outputs are new)
+_CLOCK_ATTRS = (
+    ("StudyDate", "StudyTime"),
+    ("SeriesDate", "SeriesTime"),
+    ("ContentDate", "ContentTime"),
+    ("InstanceCreationDate", "InstanceCreationTime"),
+)
+
+#: levels whose UIDs the engine owns: (level, keyword)
+UID_LEVELS = (
+    ("study", "StudyInstanceUID"),
+    ("series", "SeriesInstanceUID"),
+    ("frame_of_reference", "FrameOfReferenceUID"),
+)
+
+
+@dataclass(frozen=True)
+class Template:
+    """A reference DICOM, parsed once and never modified."""
+
+    dataset: Dataset
+    path: Path | None = None
+
+    @property
+    def sop_class(self) -> UID:
+        return UID(str(self.dataset.get("SOPClassUID", "")))
+
+    @classmethod
+    def load(cls, path: str | Path) -> Template:
+        p = Path(path)
+        try:
+            ds = dcmread(p)
+        except FileNotFoundError:
+            raise TemplateError(f"{p}: template not found") from None
+        except (InvalidDicomError, EOFError, ValueError, OSError) as exc:
+            raise TemplateError(f"{p}: not a readable DICOM file ({exc})") from None
+        return cls.from_dataset(ds, p)
+
+    @classmethod
+    def from_dataset(cls, ds: Dataset, path: Path | None = None) -> Template:
+        name = str(path or "<template>")
+        if "SOPClassUID" not in ds:
+            raise TemplateError(f"{name}: template has no (0008,0016) SOP Class UID")
+        sop = UID(str(ds.SOPClassUID))
+        if iod.iod_key(sop) is not None and not iod.has_pixel_module(sop):
+            raise TemplateError(
+                f"{name}: template is a {sop.name}, which has no image pixels; "
+                "use an image (CT, MR, US, SC, ...) as the template"
+            )
+        try:
+            # decode every text value with the template's own character set now,
+            # so changing (0008,0005) later cannot change their meaning; and
+            # convert every raw element (big endian, implicit VR) to a plain
+            # little-endian-neutral value, in a plain Dataset
+            work = copy.deepcopy(ds)
+            work.decode()
+            plain = Dataset()
+            for elem in work:
+                plain.add(elem)
+        except (LookupError, ValueError, KeyError, TypeError) as exc:
+            raise TemplateError(f"{name}: cannot read its attributes ({exc})") from None
+        return cls(plain, path)
+
+
+@dataclass
+class Output:
+    """One converted dataset and what the engine did to make it."""
+
+    dataset: Dataset
+    plan: PixelPlan
+    changes: list[Change] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+class Converter:
+    """Converts rasters into datasets in one template's dialect.
+
+    One Converter is one batch: the template is scrubbed once, and the batch
+    shares one new study and one new series per patient (see
+    :class:`dicom_rewrite.uids.UidMap`).
+    """
+
+    def __init__(
+        self,
+        template: Template,
+        profile: Profile = DEFAULT_PROFILE,
+        *,
+        transfer_syntax: str | None = None,
+        started: datetime | None = None,
+    ) -> None:
+        self.template = template
+        self.profile = profile
+        self.started = started or datetime.now()
+        self.transfer_syntax = syntax.resolve(transfer_syntax or profile.pixel.transfer_syntax)
+        self.uid_map = UidMap(profile.uids.root, profile.uids.key)
+        self.base, self.base_changes = self._scrubbed_base()
+
+    def _scrubbed_base(self) -> tuple[Dataset, list[Change]]:
+        ds = copy.deepcopy(self.template.dataset)
+        ds.file_meta = FileMetaDataset()
+        changes = remove_stale(ds)
+        changes += remove_private(ds, self.profile.keep_private)
+        if self.profile.identity == Identity.STRIP:
+            changes += strip_identity(ds, self.profile.keep_tags)
+            # PS3.3 C.7.1.1: say that identity was removed, and how
+            ds.PatientIdentityRemoved = "YES"
+            ds.DeidentificationMethod = DEIDENTIFICATION_METHOD
+        level_tags = frozenset(int(iod.tag(kw)) for _lvl, kw in UID_LEVELS) | {
+            int(iod.tag("SOPInstanceUID"))
+        }
+        changes += remap_uids(ds, self.uid_map, skip=level_tags)
+        drop_empty_sequences(ds)
+        return ds, changes
+
+    # ------------------------------------------------------------------ one
+    def convert(self, raster: Raster, *, index: int = 1, stem: str = "image",
+                name: str = "") -> Output:
+        """Build the output dataset for one raster (no I/O)."""
+        plan = plan_pixels(self.template.sop_class, raster, self.profile.pixel.sop_class.value)
+        ds = copy.deepcopy(self.base)
+        changes = list(self.base_changes)
+        notes = list(raster.notes)
+        if plan.switched_from is not None:
+            notes.append(
+                f"SOP class switched from {plan.switched_from.name} to {plan.sop_class.name}: "
+                f"{plan.reason}"
+            )
+            changes += self._drop_outside_iod(ds, plan.sop_class)
+        elif plan.bits_allocated != raster.bits:
+            notes.append(
+                f"{raster.bits}-bit pixels stored as {plan.bits_allocated}-bit "
+                f"({plan.sop_class.name} requires it), values unchanged"
+            )
+        apply_pixels(ds, raster, plan)
+        self._set_image_attributes(ds, raster, plan, index)
+        ctx = Context(stem=stem, name=name or stem, index=index, started=self.started,
+                      template=self.template.dataset)
+        profile_changes = self.profile.apply(ds, ctx)
+        changes += profile_changes
+        set_by_profile = {c.tag for c in profile_changes if c.action != "removed"}
+        self._set_uids(ds, set_by_profile, ctx)
+        self._complete_iod(ds, plan.sop_class, notes)
+        fix_character_set(ds)
+        self._set_file_meta(ds)
+        syntax.encode(ds, self.transfer_syntax)
+        return Output(ds, plan, changes, notes)
+
+    # ------------------------------------------------------------- stages
+    @staticmethod
+    def _drop_outside_iod(ds: Dataset, sop_class: UID) -> list[Change]:
+        allowed = iod.iod_keywords(sop_class)
+        out = []
+        for elem in list(ds):
+            if elem.tag.is_private:
+                continue
+            if elem.keyword and elem.keyword not in allowed:
+                del ds[elem.tag]
+                out.append(Change(int(elem.tag), "removed", f"not in the {sop_class.name} IOD"))
+        return out
+
+    def _set_image_attributes(self, ds: Dataset, raster: Raster, plan: PixelPlan,
+                              index: int) -> None:
+        old_type = [str(v) for v in self.template.dataset.get("ImageType", []) or []]
+        image_type = ["DERIVED", "SECONDARY", *old_type[2:]]
+        if plan.sop_class == CTImageStorage and len(image_type) < 3:
+            image_type.append("AXIAL")  # PS3.3 C.8.2.1.1.1: Value 3 AXIAL or LOCALIZER
+        ds.ImageType = image_type
+        if plan.sop_class == iod.SECONDARY_CAPTURE:
+            ds.ConversionType = "WSD"
+        if not ds.get("Modality"):
+            ds.Modality = plan.rules.modality
+        ds.InstanceNumber = index
+        now = self.started.strftime("%Y%m%d"), self.started.strftime("%H%M%S")
+        for date_kw, time_kw in _CLOCK_ATTRS:
+            if not ds.get(date_kw):
+                setattr(ds, date_kw, now[0])
+                setattr(ds, time_kw, now[1])
+        ds.ContentDate, ds.ContentTime = now
+        if raster.lossy_method:
+            # PS3.3 C.7.6.1.1.5: once lossy, always flagged, with ratio and method
+            ds.LossyImageCompression = "01"
+            if raster.lossy_ratio:
+                ds.LossyImageCompressionRatio = f"{raster.lossy_ratio:.2f}"
+            ds.LossyImageCompressionMethod = raster.lossy_method
+
+    def _set_uids(self, ds: Dataset, set_by_profile: set[int], ctx: Context) -> None:
+        pol = self.profile.uids
+        scope = str(ds.get("PatientID", "") or "")
+        for level, kw in UID_LEVELS:
+            if int(iod.tag(kw)) in set_by_profile:
+                continue
+            if (kw == "FrameOfReferenceUID" and kw not in self.template.dataset
+                    and "frame-of-reference" not in iod.modules_present(ds, ds.SOPClassUID)):
+                continue
+            mode = getattr(pol, level).value
+            setattr(ds, kw, self.uid_map.level(level, mode, self.template.dataset.get(kw),
+                                               scope, ctx.name))
+        if int(iod.tag("SOPInstanceUID")) not in set_by_profile:
+            mode = pol.instance.value
+            ds.SOPInstanceUID = self.uid_map.level(
+                "instance", mode, self.template.dataset.get("SOPInstanceUID"), scope,
+                f"{ctx.name}\x00{ctx.index}",
+            )
+
+    def _complete_iod(self, ds: Dataset, sop_class: UID, notes: list[str]) -> None:
+        """Add what the IOD requires and the template lacked (Type 1 defaults,
+        empty Type 2)."""
+        for module in iod.modules_present(ds, sop_class):
+            for kw, typ in iod.module_top_level(module):
+                if kw in ds or not kw:
+                    continue
+                if typ == "2":
+                    t = iod.tag(kw)
+                    vr = vr_of(t)
+                    ds.add(DataElement(t, vr, Sequence([]) if vr == "SQ" else None))
+                elif typ == "1" and kw in TYPE1_DEFAULTS:
+                    setattr(ds, kw, copy.copy(TYPE1_DEFAULTS[kw]))
+                    notes.append(f"{kw} was missing in the template; set to a neutral value")
+        # PS3.3 C.7.6.1: Patient Orientation is Type 2C, required unless the
+        # IOD's Image Plane module (mandatory) gives the orientation
+        plane = ("image-plane", "M") in iod.iod_modules(sop_class)
+        if "PatientOrientation" not in ds and not plane:
+            ds.PatientOrientation = None
+        # PS3.3 C.7.3.1: Laterality is Type 2C, required for paired body
+        # parts when Image Laterality is absent; when Body Part Examined is
+        # unknown dciodvfy (rightly) asks for it, empty meaning "unknown"
+        body_part = str(ds.get("BodyPartExamined", "") or "").upper()
+        if ("Laterality" not in ds and "ImageLaterality" not in ds
+                and body_part not in UNPAIRED_BODY_PARTS):
+            ds.Laterality = None
+
+    @staticmethod
+    def _set_file_meta(ds: Dataset) -> None:
+        meta = FileMetaDataset()
+        meta.MediaStorageSOPClassUID = ds.SOPClassUID
+        meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+        meta.TransferSyntaxUID = ds.file_meta.TransferSyntaxUID
+        meta.ImplementationClassUID = IMPLEMENTATION_CLASS_UID
+        meta.ImplementationVersionName = IMPLEMENTATION_VERSION_NAME
+        ds.file_meta = meta
+
+
+# ------------------------------------------------------------ character set
+
+def _text_values(ds: Dataset) -> Iterable[str]:
+    for elem in ds.iterall():
+        if elem.VR in ("SH", "LO", "ST", "LT", "UT", "UC", "PN") and elem.value not in (None, ""):
+            values = elem.value if elem.VM > 1 else [elem.value]
+            for v in values:
+                yield str(v)
+
+
+def fix_character_set(ds: Dataset) -> None:
+    """Make (0008,0005) Specific Character Set able to encode every value.
+
+    Keeps the template's set when it can encode everything; otherwise (or when
+    absent and a value is not ASCII) switches to UTF-8 (``ISO_IR 192``).
+    """
+    from pydicom.charset import convert_encodings
+
+    text = list(_text_values(ds))
+    if all(t.isascii() for t in text):
+        return
+    current = ds.get("SpecificCharacterSet")
+    if current:
+        codecs = convert_encodings(current if isinstance(current, list) else [current])
+        try:
+            for t in text:
+                t.encode(codecs[0])
+            if len(codecs) == 1:
+                return
+        except (UnicodeEncodeError, LookupError):
+            pass
+    ds.SpecificCharacterSet = "ISO_IR 192"

@@ -1,0 +1,222 @@
+"""Image files -> numpy arrays, with exactly the values the file holds.
+
+This is the only module that imports Pillow for reading. Every image becomes
+one or more :class:`Raster` records (one per page/frame) holding a C-ordered,
+native little-endian ``uint8``/``uint16``/``int16`` array of shape
+``(rows, columns)`` or ``(rows, columns, 3)``.
+
+Decisions (documented in README.md):
+
+* Palette images expand to RGB (pixel values are the palette colours).
+* 1-bit images become 8-bit 0/255 (what a viewer shows).
+* An alpha channel that is fully opaque is dropped; a translucent one is
+  composited over black and the report says so.
+* CMYK JPEG is converted to RGB by Pillow's colour conversion.
+* JPEG EXIF orientation is applied so the image is upright.
+* Multi-page TIFF and animated GIF give one raster per page.
+* 16-bit colour PNG is refused (Pillow would silently drop to 8 bits).
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, ImageSequence, UnidentifiedImageError
+
+from dicom_rewrite.errors import InputError, PixelDataError
+
+#: File suffixes accepted when a folder is searched for images.
+IMAGE_SUFFIXES = frozenset(
+    {".png", ".jpg", ".jpeg", ".jpe", ".tif", ".tiff", ".bmp", ".gif"}
+)
+
+#: Pillow formats whose compression is lossy -> DICOM Lossy Image Compression Method
+_LOSSY_METHOD = {"JPEG": "ISO_10918_1", "MPO": "ISO_10918_1"}
+
+
+@dataclass(frozen=True)
+class Raster:
+    """One image plane as it will be stored in DICOM."""
+
+    array: np.ndarray
+    photometric: str  # MONOCHROME2 | RGB
+    bits_stored: int
+    source: str = ""
+    page: int = 0
+    pages: int = 1
+    lossy_method: str | None = None
+    lossy_ratio: float | None = None
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def samples(self) -> int:
+        return 3 if self.array.ndim == 3 else 1
+
+    @property
+    def signed(self) -> bool:
+        return self.array.dtype.kind == "i"
+
+    @property
+    def bits(self) -> int:
+        return self.array.dtype.itemsize * 8
+
+
+def is_image_file(path: Path) -> bool:
+    return path.suffix.lower() in IMAGE_SUFFIXES
+
+
+def from_array(arr: np.ndarray, source: str = "<array>") -> Raster:
+    """Build a :class:`Raster` from an in-memory array (gray or RGB)."""
+    a = np.asarray(arr)
+    if a.ndim == 3 and a.shape[2] == 4:
+        a = _drop_or_composite(a, [], source)
+    if a.ndim == 3 and a.shape[2] == 1:
+        a = a[..., 0]
+    if not (a.ndim == 2 or (a.ndim == 3 and a.shape[2] == 3)):
+        raise PixelDataError(f"{source}: array shape {a.shape} is not (rows, cols) or (rows, cols, 3)")
+    if a.dtype == bool:
+        a = a.astype(np.uint8) * 255
+    if a.dtype.kind not in "ui" or a.dtype.itemsize > 2:
+        raise PixelDataError(
+            f"{source}: array dtype {a.dtype} cannot be stored as image pixels "
+            "(use uint8, uint16 or int16; float volumes go through `dicom-rewrite series`)"
+        )
+    if a.ndim == 3 and a.dtype != np.uint8:
+        raise PixelDataError(f"{source}: colour arrays must be uint8, not {a.dtype}")
+    if a.dtype == np.int8:
+        a = a.astype(np.int16)
+    a = np.ascontiguousarray(a.astype(a.dtype.newbyteorder("<"), copy=False))
+    return Raster(a, "RGB" if a.ndim == 3 else "MONOCHROME2", a.dtype.itemsize * 8, source)
+
+
+def _png_header(path: Path) -> tuple[int, int] | None:
+    """(bit depth, colour type) from a PNG's IHDR chunk, or None."""
+    with open(path, "rb") as f:
+        head = f.read(26)
+    if head[:8] != b"\x89PNG\r\n\x1a\n" or len(head) < 26:
+        return None
+    return head[24], head[25]
+
+
+def _drop_or_composite(a: np.ndarray, notes: list[str], source: str) -> np.ndarray:
+    """Remove the last (alpha) channel of an (H, W, 2|4) array."""
+    alpha = a[..., -1]
+    colour = a[..., :-1]
+    full = np.iinfo(a.dtype).max
+    if alpha.min() == full:
+        notes.append("opaque alpha channel dropped")
+        out = colour
+    else:
+        notes.append("translucent alpha channel composited over black")
+        out = (colour.astype(np.float64) * (alpha[..., None].astype(np.float64) / full)).round()
+        out = out.astype(a.dtype)
+    return out[..., 0] if out.shape[-1] == 1 else out
+
+
+def _frame_to_raster(img: Image.Image, source: str, page: int, pages: int, lossy: str | None,
+                     ratio: float | None) -> Raster:
+    notes: list[str] = []
+    mode = img.mode
+    if mode == "1":
+        a = np.asarray(img.convert("L"))
+        notes.append("1-bit image stored as 8-bit 0/255")
+    elif mode in ("P", "PA"):
+        has_alpha = mode == "PA" or "transparency" in img.info
+        a = np.asarray(img.convert("RGBA" if has_alpha else "RGB"))
+        notes.append("palette expanded to RGB")
+        if has_alpha:
+            a = _drop_or_composite(a, notes, source)
+    elif mode == "L":
+        a = np.asarray(img)
+    elif mode == "LA":
+        a = _drop_or_composite(np.asarray(img), notes, source)
+    elif mode in ("La", "RGBa"):
+        a = np.asarray(img.convert(mode.upper()))
+        a = _drop_or_composite(a, notes, source)
+    elif mode == "RGB":
+        a = np.asarray(img)
+    elif mode == "RGBA":
+        a = _drop_or_composite(np.asarray(img), notes, source)
+    elif mode == "CMYK":
+        a = np.asarray(img.convert("RGB"))
+        notes.append("CMYK converted to RGB")
+    elif mode == "YCbCr":
+        a = np.asarray(img.convert("RGB"))
+    elif mode in ("I;16", "I;16L", "I;16B", "I;16N"):
+        a = np.asarray(img).astype("<u2")
+    elif mode == "I;16S":
+        a = np.asarray(img).astype("<i2")
+    elif mode == "I":
+        a32 = np.asarray(img)
+        lo, hi = int(a32.min()), int(a32.max())
+        if 0 <= lo and hi <= 0xFFFF:
+            a = a32.astype("<u2")
+        elif -32768 <= lo and hi <= 32767:
+            a = a32.astype("<i2")
+        else:
+            raise PixelDataError(
+                f"{source}: 32-bit integer values [{lo}, {hi}] do not fit 16 bits"
+            )
+    elif mode == "F":
+        raise PixelDataError(
+            f"{source}: floating-point image; convert it with `dicom-rewrite series` "
+            "(which chooses a rescale) instead"
+        )
+    else:
+        raise PixelDataError(f"{source}: unsupported image mode {mode!r}")
+    a = np.ascontiguousarray(a)
+    photometric = "RGB" if a.ndim == 3 else "MONOCHROME2"
+    return Raster(
+        a, photometric, a.dtype.itemsize * 8, source, page, pages, lossy, ratio, tuple(notes)
+    )
+
+
+def read_image(path: str | Path) -> list[Raster]:
+    """Read every page of an image file; raise :class:`InputError` on failure."""
+    p = Path(path)
+    source = str(p)
+    header = _png_header(p) if p.suffix.lower() == ".png" else None
+    if header and header[0] == 16 and header[1] in (2, 6):
+        raise PixelDataError(
+            f"{source}: 16-bit colour PNG is not supported (Pillow would reduce it to 8 bits); "
+            "save it as 8-bit RGB or split the channels"
+        )
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(p) as img:
+                fmt = img.format or ""
+                lossy = _LOSSY_METHOD.get(fmt)
+                frames = list(_pages(img))
+                pages = len(frames)
+                out = []
+                for i, frame in enumerate(frames):
+                    ratio = None
+                    if lossy:
+                        raw = frame.width * frame.height * len(frame.getbands())
+                        ratio = round(raw / max(p.stat().st_size, 1), 2)
+                    out.append(_frame_to_raster(frame, source, i, pages, lossy, ratio))
+                return out
+    except (UnidentifiedImageError, Image.DecompressionBombWarning, Image.DecompressionBombError) as exc:
+        raise InputError(f"{source}: not a readable image ({type(exc).__name__}: {exc})") from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        if isinstance(exc, InputError):
+            raise
+        raise InputError(f"{source}: cannot decode image ({exc})") from None
+
+
+def _pages(img: Image.Image) -> Iterator[Image.Image]:
+    """Every page, EXIF orientation applied (JPEG/TIFF), each fully loaded."""
+    n = getattr(img, "n_frames", 1)
+    for i, frame in enumerate(ImageSequence.Iterator(img)):
+        page = ImageOps.exif_transpose(frame) if n == 1 else frame.copy()
+        if page is frame:
+            page = frame.copy()
+        page.load()
+        yield page
+        if i + 1 >= n:
+            break
