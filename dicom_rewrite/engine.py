@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 import logging
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -40,6 +40,9 @@ from dicom_rewrite.scrub import (
 from dicom_rewrite.uids import UidMap
 
 log = logging.getLogger(__name__)
+
+#: signature of the per-output hook of :meth:`Converter.convert`
+Adjust = Callable[[Dataset, PixelPlan], list[Change]]
 
 #: Our Implementation Class UID (PS3.7 D.3.3.2), UUID-derived (PS3.5 B.2).
 IMPLEMENTATION_CLASS_UID = UID(f"2.25.{uuid.uuid5(uuid.NAMESPACE_URL, 'dicom-rewrite').int}")
@@ -162,12 +165,15 @@ class Converter:
         *,
         transfer_syntax: str | None = None,
         started: datetime | None = None,
+        uid_map: UidMap | None = None,
     ) -> None:
+        """``uid_map``: share one map between Converters (several templates in
+        one run that must share a series, e.g. annotations of many slices)."""
         self.template = template
         self.profile = profile
         self.started = started or datetime.now()
         self.transfer_syntax = syntax.resolve(transfer_syntax or profile.pixel.transfer_syntax)
-        self.uid_map = UidMap(profile.uids.root, profile.uids.key)
+        self.uid_map = uid_map or UidMap(profile.uids.root, profile.uids.key)
         self.base, self.base_changes = self._scrubbed_base()
 
     def _scrubbed_base(self) -> tuple[Dataset, list[Change]]:
@@ -189,8 +195,13 @@ class Converter:
 
     # ------------------------------------------------------------------ one
     def convert(self, raster: Raster, *, index: int = 1, stem: str = "image",
-                name: str = "") -> Output:
-        """Build the output dataset for one raster (no I/O)."""
+                name: str = "", adjust: Adjust | None = None) -> Output:
+        """Build the output dataset for one raster (no I/O).
+
+        ``adjust(ds, plan)``, if given, is called once the pixels and image
+        attributes are set and before the profile applies: the hook through
+        which commands add their own attributes (slice geometry, rescale,
+        derivation references). It returns a list of :class:`Change`."""
         plan = plan_pixels(self.template.sop_class, raster, self.profile.pixel.sop_class.value)
         ds = copy.deepcopy(self.base)
         changes = list(self.base_changes)
@@ -208,6 +219,8 @@ class Converter:
             )
         apply_pixels(ds, raster, plan)
         self._set_image_attributes(ds, raster, plan, index)
+        if adjust is not None:
+            changes += adjust(ds, plan)
         ctx = Context(stem=stem, name=name or stem, index=index, started=self.started,
                       template=self.template.dataset)
         profile_changes = self.profile.apply(ds, ctx)
