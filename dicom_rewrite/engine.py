@@ -21,7 +21,7 @@ from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.errors import InvalidDicomError
 from pydicom.sequence import Sequence
-from pydicom.uid import UID, CTImageStorage
+from pydicom.uid import UID, CTImageStorage, MRImageStorage
 
 from dicom_rewrite import __version__, iod, syntax
 from dicom_rewrite.errors import TemplateError
@@ -270,6 +270,8 @@ class Converter:
             if raster.lossy_ratio:
                 ds.LossyImageCompressionRatio = f"{raster.lossy_ratio:.2f}"
             ds.LossyImageCompressionMethod = raster.lossy_method
+        else:
+            ds.LossyImageCompression = "00"
 
     def _set_uids(self, ds: Dataset, set_by_profile: set[int], ctx: Context) -> None:
         pol = self.profile.uids
@@ -312,6 +314,11 @@ class Converter:
         # PS3.3 C.7.3.1: Laterality is Type 2C, required for paired body
         # parts when Image Laterality is absent; when Body Part Examined is
         # unknown dciodvfy (rightly) asks for it, empty meaning "unknown"
+        # PS3.3 C.7.3.1: Patient Position is Type 2C for CT and MR images
+        # without a Patient Orientation Code Sequence
+        if (sop_class in (CTImageStorage, MRImageStorage) and "PatientPosition" not in ds
+                and "PatientOrientationCodeSequence" not in ds):
+            ds.PatientPosition = None
         body_part = str(ds.get("BodyPartExamined", "") or "").upper()
         if ("Laterality" not in ds and "ImageLaterality" not in ds
                 and body_part not in UNPAIRED_BODY_PARTS):

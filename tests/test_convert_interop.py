@@ -118,3 +118,42 @@ def test_matrix(name, template, images, tmp_path):
         if any(0x6000 <= (int(t) >> 16) <= 0x601E for t in ds.keys()):
             failures.append(f"{src}: overlay group kept")
     assert not failures, "\n".join(failures)
+
+
+def test_template_defects_are_repaired(images, tmp_path):
+    """A template missing Type 2 attributes and carrying invalid private
+    values still gives outputs with 0 dciodvfy errors."""
+    require_tool("dciodvfy")
+    folder, expected = images
+    tpl = pydicom.dcmread(REPO / "templates" / "ct.dcm")
+    for kw in ("PatientName", "PatientID", "StudyDate", "StudyTime", "AccessionNumber",
+               "ReferringPhysicianName", "StudyID", "SeriesNumber", "KVP", "SliceThickness",
+               "PositionReferenceIndicator", "Manufacturer", "PatientPosition"):
+        if kw in tpl:
+            del tpl[kw]
+    block = tpl.private_block(0x0029, "BROKEN VENDOR", create=True)
+    # raw bytes: pydicom would refuse these values if given as text
+    from pydicom.dataelem import RawDataElement
+
+    for offset, vr, raw in ((0x10, "DS", b"not-a-number"), (0x11, "DA", b"2024-13-45")):
+        t = block.get_tag(offset)
+        tpl[t] = RawDataElement(t, vr, len(raw), raw, 0, False, True)
+    bad = tmp_path / "bad_template.dcm"
+    tpl.save_as(bad, enforce_file_format=True)
+    assert dciodvfy(bad).errors, "the planted defects must be visible to dciodvfy"
+    for e in convert_files([folder / "gray8.png", folder / "rgb.png"], bad, tmp_path / "out"):
+        verdict = dciodvfy(e["outputs"][0])
+        assert not verdict.errors, verdict.errors
+
+
+@pytest.mark.parametrize("alias", ["rle", "jpeg-ls-lossless", "jpeg2000-lossless"])
+def test_compressed_outputs_validate(images, tmp_path, alias):
+    require_tool("dciodvfy")
+    folder, expected = images
+    for e in convert_files([folder / "gray16.png", folder / "rgb.png"], REPO / "templates" / "mr.dcm",
+                           tmp_path / "out", transfer_syntax=alias):
+        path = e["outputs"][0]
+        assert not dciodvfy(path).errors
+        dcmdump_strict(path)
+        gdcminfo(path)
+        assert np.array_equal(pydicom.dcmread(path).pixel_array, expected[Path(e["input"]).name])

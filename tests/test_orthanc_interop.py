@@ -1,0 +1,116 @@
+"""Orthanc as a real PACS: our outputs are accepted over DICOM (dcmtk's
+storescu), indexed with the right patient/study/series structure, and decoded
+by Orthanc to the exact source pixels."""
+
+from __future__ import annotations
+
+import io
+import json
+import socket
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from dicom_rewrite import convert_files
+from tests.images import make_images
+from tests.interop import require_tool
+
+pytestmark = pytest.mark.interop
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def orthanc(tmp_path_factory):
+    exe = require_tool("Orthanc")
+    root = tmp_path_factory.mktemp("orthanc")
+    http, dicom = _free_port(), _free_port()
+    config = {
+        "Name": "dicom-rewrite-test",
+        "StorageDirectory": str(root / "db"),
+        "IndexDirectory": str(root / "db"),
+        "HttpPort": http,
+        "DicomPort": dicom,
+        "DicomAet": "ORTHANC",
+        "RemoteAccessAllowed": False,
+        "AuthenticationEnabled": False,
+        "DicomCheckCalledAet": False,
+        "Plugins": [],
+        "HttpBindAddress": "127.0.0.1",
+        "DicomServerEnabled": True,
+    }
+    (root / "config.json").write_text(json.dumps(config))
+    log = open(root / "orthanc.log", "w")
+    proc = subprocess.Popen([exe, str(root / "config.json")], stdout=log, stderr=log)
+    base = f"http://127.0.0.1:{http}"
+    deadline = time.time() + 30
+    while True:
+        try:
+            urllib.request.urlopen(base + "/system", timeout=2).read()
+            break
+        except OSError:
+            if time.time() > deadline or proc.poll() is not None:
+                proc.kill()
+                pytest.fail("Orthanc did not start: " + (root / "orthanc.log").read_text()[-2000:])
+            time.sleep(0.3)
+    yield base, dicom
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    log.close()
+
+
+def _get(url: str) -> bytes:
+    with urllib.request.urlopen(url, timeout=30) as r:
+        return r.read()
+
+
+def test_orthanc_accepts_and_decodes(orthanc, tmp_path):
+    base, port = orthanc
+    storescu = require_tool("storescu")
+    folder = tmp_path / "img"
+    expected = make_images(folder)
+    names = ["gray8.png", "gray16.png", "rgb.png"]
+    entries = list(convert_files([folder / n for n in names], REPO / "templates" / "ct.dcm", tmp_path / "out"))
+    files = [e["outputs"][0] for e in entries]
+    proc = subprocess.run(
+        [storescu, "-aec", "ORTHANC", "127.0.0.1", str(port), *files],
+        capture_output=True, text=True, errors="replace", timeout=60,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+    instances = json.loads(_get(base + "/instances"))
+    assert len(instances) == 3
+    studies = json.loads(_get(base + "/studies"))
+    assert len(studies) == 1, "one batch must be one study"
+    series = json.loads(_get(base + "/series"))
+    assert len(series) == 1, "one batch must be one series"
+
+    by_name = {}
+    for iid in instances:
+        tags = json.loads(_get(f"{base}/instances/{iid}/simplified-tags"))
+        assert tags["PatientName"] != "DOE^JANE^Q"
+        assert "TPL-000123" not in json.dumps(tags)
+        by_name[int(tags["InstanceNumber"])] = (iid, tags)
+    for number, name in enumerate(names, start=1):
+        iid, tags = by_name[number]
+        want = expected[name]
+        if want.ndim == 2:
+            png = _get(f"{base}/instances/{iid}/image-uint16")
+            got = np.asarray(Image.open(io.BytesIO(png)))
+        else:
+            png = _get(f"{base}/instances/{iid}/preview")
+            got = np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
+        assert np.array_equal(got.astype(np.int64), want.astype(np.int64)), name
