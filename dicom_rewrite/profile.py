@@ -1,29 +1,75 @@
-"""Site profiles: the rules applied to every output of a batch.
+"""Site profiles: the YAML language that rewrites tags, UIDs and identity.
 
-This module holds the in-memory profile the engine consumes. The YAML
-language that builds it (``load_profile``) is specified in README.md.
+The language is documented in ``docs/profiles.md``. :func:`load_profile`
+reads a profile file (and the files it ``extends``) into a frozen
+:class:`Profile`, validating everything it can at load time: unknown keys,
+misspelt keywords, values against their element's VR, value templates,
+engine-owned tags, duplicates, ``extends`` cycles and UID secrets. Every
+error is one line naming the profile file, the line, the rule and the tag.
 
 The engine uses exactly this interface:
 
 * ``identity`` (``strip``/``keep``) and ``keep_tags`` (tags that survive a
   strip);
-* ``keep_private``: tags of private elements to keep (default none);
+* ``scrub_private(ds)``: removes the private elements the profile does not
+  keep (``keep_private``: tags of private elements to keep; ``keep: [private]``
+  or ``keep: ['(gggg,"Creator",ee)']`` in YAML);
 * ``uids``: a :class:`UidPolicy`;
 * ``pixel``: a :class:`PixelPolicy`;
-* ``apply(ds, ctx) -> list[Change]``: the set/default/remove/blank rules,
-  called after the engine has built the output and before it is validated.
+* ``apply(ds, ctx) -> list[Change]``: the remove/blank/default/set rules,
+  called after the engine has built the output and before it sets the UIDs,
+  completes the IOD and validates. Each :class:`Change` carries the rule as
+  ``"<profile file>:<line>"``.
+
+Order in which rules apply (fixed):
+
+1. engine: copy the template, remove what the new pixels make stale, remove
+   private elements (unless kept), strip identity (``identity: strip``,
+   except ``keep`` tags), remap every template UID;
+2. engine: set the pixels and image attributes;
+3. profile: ``remove``, then ``blank``, then ``default``, then ``set``, each
+   in the order the rules appear (parents of ``extends`` first);
+4. engine: study/series/frame-of-reference/instance UIDs per ``uids`` (a UID
+   the profile set is left alone), complete the IOD, character set, file meta.
 """
 
 from __future__ import annotations
 
+import difflib
+import json
+import math
+import os
+import re
+import string
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
 from pathlib import Path
+from typing import Any, Union
 
+import yaml
+from pydicom import config as pydicom_config
+from pydicom.datadict import (
+    dictionary_description,
+    dictionary_is_retired,
+    dictionary_VM,
+    dictionary_VR,
+    keyword_dict,
+    keyword_for_tag,
+    private_dictionary_VR,
+)
+from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
+from pydicom.sequence import Sequence
+from pydicom.tag import Tag
+from pydicom.valuerep import VALIDATORS, validate_value
 
-from dicom_rewrite.scrub import Change
+from dicom_rewrite.errors import DicomRewriteError, InputError, ProfileError
+from dicom_rewrite.scrub import IDENTITY_TAGS, STALE_PIXEL_TAGS, Change
+from dicom_rewrite.uids import check_root, is_valid_uid
+
+SCHEMA_VERSION = "1"
 
 
 class Identity(str, Enum):
@@ -41,6 +87,25 @@ class SopClassMode(str, Enum):
     AUTO = "auto"
     KEEP = "keep"
     SECONDARY_CAPTURE = "secondary-capture"
+
+
+class Action(str, Enum):
+    """The tag rules, in the order they apply (``keep`` acts in the engine's
+    identity strip, before all of them)."""
+
+    KEEP = "keep"
+    REMOVE = "remove"
+    BLANK = "blank"
+    DEFAULT = "default"
+    SET = "set"
+
+
+#: order of application of :meth:`Profile.apply`
+APPLY_ORDER = (Action.REMOVE, Action.BLANK, Action.DEFAULT, Action.SET)
+
+#: words that stand for a group of tags in ``remove``/``keep``
+WORDS = {"private": (Action.REMOVE, Action.KEEP), "overlays": (Action.REMOVE,),
+         "curves": (Action.REMOVE,)}
 
 
 @dataclass(frozen=True)
@@ -78,6 +143,657 @@ class Context:
         return self.started.strftime("%H%M%S")
 
 
+# ---------------------------------------------------------------- tags
+
+@dataclass(frozen=True)
+class PrivateTag:
+    """A private element addressed by its creator: ``(gggg,"Creator",ee)``."""
+
+    group: int
+    creator: str
+    element: int  # 0x00-0xFF, the offset inside the creator's block
+
+    def __str__(self) -> str:
+        return f'({self.group:04X},"{self.creator}",{self.element:02X})'
+
+
+Elem = Union[int, PrivateTag]
+
+
+@dataclass(frozen=True)
+class TagPath:
+    """``Seq[i].Seq2[*].Attr``: sequence steps (index ``None`` is ``*``) and
+    the leaf element."""
+
+    steps: tuple[tuple[Elem, int | None], ...]
+    leaf: Elem
+
+    @property
+    def top(self) -> Elem:
+        return self.steps[0][0] if self.steps else self.leaf
+
+    def __str__(self) -> str:
+        parts = [f"{_elem_text(e)}[{'*' if i is None else i}]" for e, i in self.steps]
+        return ".".join([*parts, _elem_text(self.leaf)])
+
+
+def _elem_text(e: Elem) -> str:
+    if isinstance(e, PrivateTag):
+        return str(e)
+    return keyword_for_tag(e) or f"({e >> 16:04X},{e & 0xFFFF:04X})"
+
+
+_STEP = re.compile(
+    r"""(?:(?P<kw>[A-Za-z][A-Za-z0-9]*)
+         |\(\s*(?P<g>[0-9A-Fa-f]{4})\s*,\s*(?P<e>[0-9A-Fa-f]{4})\s*\)
+         |\(\s*(?P<pg>[0-9A-Fa-f]{4})\s*,\s*"(?P<creator>[^"\\]{1,64})"\s*,\s*(?P<pe>[0-9A-Fa-f]{2})\s*\))
+        (?:\[(?P<idx>[0-9]+|\*)\])?""",
+    re.X,
+)
+
+#: what a tag looks like, for the JSON Schema
+TAG_PATTERN = (
+    r'^(([A-Za-z][A-Za-z0-9]*|\([0-9A-Fa-f]{4},[0-9A-Fa-f]{4}\)|\([0-9A-Fa-f]{4},"[^"\\]+",'
+    r'[0-9A-Fa-f]{2}\))(\[([0-9]+|\*)\])?\.)*([A-Za-z][A-Za-z0-9]*|\([0-9A-Fa-f]{4},'
+    r'[0-9A-Fa-f]{4}\)|\([0-9A-Fa-f]{4},"[^"\\]+",[0-9A-Fa-f]{2}\))$'
+)
+
+
+def suggest_keyword(word: str) -> str:
+    """`` (did you mean 'X'?)`` for a misspelt keyword, or ``""``."""
+    lowered = {k.lower(): k for k in keyword_dict}
+    if word.lower() in lowered:
+        return f"; did you mean {lowered[word.lower()]!r}?"
+    close = difflib.get_close_matches(word, list(keyword_dict), n=1, cutoff=0.75)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def parse_tag(text: str) -> TagPath:
+    """Parse a tag or tag path; raise ``ValueError`` with the reason."""
+    text = text.strip()
+    if not text:
+        raise ValueError("empty tag")
+    steps: list[tuple[Elem, int | None]] = []
+    pos = 0
+    while True:
+        m = _STEP.match(text, pos)
+        if not m:
+            raise ValueError(
+                f"cannot read {text!r} at {text[pos:]!r}: a tag is a keyword, (gggg,eeee), "
+                '(gggg,"Creator",ee) or a path Seq[0].Keyword / Seq[*].Keyword'
+            )
+        elem = _parse_elem(m)
+        idx = m["idx"]
+        pos = m.end()
+        last = pos == len(text)
+        if last:
+            if idx is not None:
+                raise ValueError(f"{text!r} ends with an item index; name an attribute of the item")
+            return TagPath(tuple(steps), elem)
+        if text[pos] != ".":
+            raise ValueError(f"cannot read {text!r} at {text[pos:]!r}")
+        if idx is None:
+            raise ValueError(
+                f"{_elem_text(elem)} in {text!r} needs an item index ([0], [1], ... or [*])"
+            )
+        if isinstance(elem, int) and _vr(elem) != "SQ":
+            raise ValueError(f"{_elem_text(elem)} in {text!r} is not a sequence")
+        steps.append((elem, None if idx == "*" else int(idx)))
+        pos += 1
+
+
+def _parse_elem(m: re.Match[str]) -> Elem:
+    if m["kw"]:
+        kw = m["kw"]
+        if kw not in keyword_dict:
+            raise ValueError(f"unknown keyword {kw!r}{suggest_keyword(kw)}")
+        return int(keyword_dict[kw])
+    if m["creator"] is not None:
+        group, element = int(m["pg"], 16), int(m["pe"], 16)
+        if group % 2 == 0 or group < 0x0009:
+            raise ValueError(f"group {group:04X} of {m.group(0)!r} is not a private group")
+        return PrivateTag(group, m["creator"], element)
+    tag = (int(m["g"], 16) << 16) | int(m["e"], 16)
+    group = tag >> 16
+    if group % 2:
+        raise ValueError(
+            f"{m.group(0)} is a private tag; address it with its creator as "
+            f'({group:04X},"Creator",{tag & 0xFF:02X})'
+        )
+    if tag & 0xFFFF == 0:
+        raise ValueError(f"{m.group(0)} is a group length, written by the encoder")
+    try:
+        dictionary_VR(tag)
+    except KeyError:
+        raise ValueError(f"{m.group(0)} is not in the DICOM dictionary") from None
+    return tag
+
+
+def _vr(tag: int) -> str:
+    try:
+        return str(dictionary_VR(tag))
+    except KeyError:
+        return "UN"
+
+
+# ------------------------------------------------------- engine-owned tags
+
+#: Attributes the engine writes from the pixels or owns outright; a profile
+#: may not set, default, blank or remove them (PS3.3 C.7.6.3 Image Pixel,
+#: C.11 LUTs, C.12.1 SOP Common, PS3.10 7.1 File Meta).
+ENGINE_OWNED_KEYWORDS: tuple[str, ...] = (
+    "SOPClassUID", "SOPInstanceUID",
+    "SamplesPerPixel", "PhotometricInterpretation", "PlanarConfiguration", "Rows", "Columns",
+    "PixelAspectRatio", "BitsAllocated", "BitsStored", "HighBit", "PixelRepresentation",
+    "SmallestImagePixelValue", "LargestImagePixelValue", "PixelPaddingRangeLimit",
+    "PixelPaddingValue", "RedPaletteColorLookupTableDescriptor",
+    "GreenPaletteColorLookupTableDescriptor", "BluePaletteColorLookupTableDescriptor",
+    "RedPaletteColorLookupTableData", "GreenPaletteColorLookupTableData",
+    "BluePaletteColorLookupTableData", "ICCProfile", "ColorSpace", "PixelDataProviderURL",
+    "ExtendedOffsetTable", "ExtendedOffsetTableLengths", "PixelData", "FloatPixelData",
+    "DoubleFloatPixelData", "NumberOfFrames", "FrameIncrementPointer",
+    "RescaleSlope", "RescaleIntercept", "RescaleType", "PresentationLUTShape",
+    "ModalityLUTSequence", "LossyImageCompression", "LossyImageCompressionRatio",
+    "LossyImageCompressionMethod", "DataSetTrailingPadding",
+)
+ENGINE_OWNED = frozenset(int(keyword_dict[k]) for k in ENGINE_OWNED_KEYWORDS)
+
+#: UID levels the ``uids`` section owns: ``set``/``default`` may give them a
+#: value, but ``remove``/``blank`` would leave a Type 1 attribute empty.
+UID_LEVEL_TAGS = frozenset(
+    int(keyword_dict[k]) for k in ("StudyInstanceUID", "SeriesInstanceUID", "FrameOfReferenceUID")
+)
+
+
+def _engine_owned(tag: int) -> bool:
+    group = tag >> 16
+    return tag in ENGINE_OWNED or group in (0x0000, 0x0002, 0x7FE0)
+
+
+# -------------------------------------------------------------- VR values
+
+_TEXT_MAX = {"AE": 16, "CS": 16, "SH": 16, "LO": 64, "ST": 1024, "LT": 10240, "UC": None,
+             "UT": None, "UR": None, "PN": None, "AS": 4, "DA": 8, "TM": 16, "DT": 26,
+             "IS": 12, "DS": 16, "UI": 64}
+_INT_RANGE = {"US": (0, 0xFFFF), "SS": (-0x8000, 0x7FFF), "UL": (0, 0xFFFFFFFF),
+              "SL": (-0x80000000, 0x7FFFFFFF), "UV": (0, 2**64 - 1), "SV": (-(2**63), 2**63 - 1)}
+_FLOAT_VRS = ("FL", "FD")
+#: VRs whose values are never split on backslash (PS3.5 6.2: VM is always 1)
+_SINGLE_TEXT = ("LT", "ST", "UT", "UR")
+_BINARY = ("OB", "OW", "OF", "OD", "OL", "OV", "UN", "AT", "SQ")
+
+_DA = re.compile(r"^\d{8}$")
+_TM = re.compile(r"^(\d{2})(?:(\d{2})(?:(\d{2})(?:\.(\d{1,6}))?)?)?$")
+_DT = re.compile(
+    r"^(\d{4})(?:(\d{2})(?:(\d{2})(?:(\d{2})(?:(\d{2})(?:(\d{2})(?:\.(\d{1,6}))?)?)?)?)?)?"
+    r"([+-]\d{4})?$"
+)
+_IS = re.compile(r"^\s*[+-]?\d+\s*$")
+_DS = re.compile(r"^\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*$")
+_CS = re.compile(r"^[A-Z0-9 _]*$")
+_AS = re.compile(r"^\d{3}[DWMY]$")
+
+
+def _check_time(hh: str, mm: str | None, ss: str | None) -> bool:
+    return int(hh) < 24 and (mm is None or int(mm) < 60) and (ss is None or int(ss) < 61)
+
+
+def convert_value(vr: str, text: str) -> Any:
+    """One YAML text value -> the Python value for an element of ``vr``.
+
+    Raises ``ValueError`` naming the rule broken (PS3.5 Table 6.2-1)."""
+    if vr in _INT_RANGE:
+        if not _IS.match(text):
+            raise ValueError(f"{text!r} is not an integer")
+        n = int(text)
+        lo, hi = _INT_RANGE[vr]
+        if not lo <= n <= hi:
+            raise ValueError(f"{n} is outside the {vr} range {lo}..{hi}")
+        return n
+    if vr in _FLOAT_VRS:
+        try:
+            f = float(text)
+        except ValueError:
+            raise ValueError(f"{text!r} is not a number") from None
+        if not math.isfinite(f):
+            raise ValueError(f"{text!r} is not a finite number")
+        return f
+    if vr in _BINARY:
+        raise ValueError(f"elements of VR {vr} cannot be given a value in a profile")
+    if vr not in _TEXT_MAX:
+        raise ValueError(f"VR {vr} is not supported")
+    _check_text(vr, text)
+    return text
+
+
+def _check_text(vr: str, text: str) -> None:
+    limit = _TEXT_MAX[vr]
+    if limit is not None and len(text) > limit:
+        raise ValueError(f"{text!r} is {len(text)} characters, {vr} allows at most {limit}")
+    allowed_ctl = "\r\n\f\t\x1b" if vr in ("LT", "ST", "UT") else "\x1b"
+    if any((ord(c) < 0x20 and c not in allowed_ctl) or ord(c) == 0x7F for c in text):
+        raise ValueError(f"{text!r} contains control characters, not allowed in {vr}")
+    if vr not in _SINGLE_TEXT and "\\" in text:
+        raise ValueError(f"{text!r} contains a backslash, the DICOM value separator")
+    if vr in ("CS", "DA", "TM", "DT", "IS", "DS", "UI", "AS", "AE") and not text.isascii():
+        raise ValueError(f"{text!r} is not ASCII, which {vr} requires")
+    if text == "":
+        return
+    if vr == "CS" and not _CS.match(text):
+        raise ValueError(f"{text!r}: CS allows only A-Z, 0-9, space and underscore")
+    elif vr == "DA":
+        if not _DA.match(text):
+            raise ValueError(f"{text!r} is not a date YYYYMMDD")
+        try:
+            datetime.strptime(text, "%Y%m%d")
+        except ValueError:
+            raise ValueError(f"{text!r} is not a valid date") from None
+    elif vr == "TM":
+        m = _TM.match(text)
+        if not m or not _check_time(m[1], m[2], m[3]):
+            raise ValueError(f"{text!r} is not a time HHMMSS.FFFFFF")
+    elif vr == "DT":
+        m = _DT.match(text)
+        ok = bool(m)
+        if m:
+            try:
+                datetime.strptime(m[1] + (m[2] or "01") + (m[3] or "01"), "%Y%m%d")
+            except ValueError:
+                ok = False
+            if m[4] and not _check_time(m[4], m[5], m[6]):
+                ok = False
+        if not ok:
+            raise ValueError(f"{text!r} is not a date-time YYYYMMDDHHMMSS.FFFFFF&ZZXX")
+    elif vr == "IS":
+        if not _IS.match(text):
+            raise ValueError(f"{text!r} is not an integer string")
+        if not -(2**31) <= int(text) <= 2**31 - 1:
+            raise ValueError(f"{text!r} is outside the IS range -2^31..2^31-1")
+    elif vr == "DS":
+        if not _DS.match(text) or not math.isfinite(float(text)):
+            raise ValueError(f"{text!r} is not a decimal string")
+    elif vr == "UI":
+        if not is_valid_uid(text):
+            raise ValueError(
+                f"{text!r} is not a UID (digits and dots, no leading zeros, at most 64)"
+            )
+    elif vr == "AS":
+        if not _AS.match(text):
+            raise ValueError(f"{text!r} is not an age nnnD/W/M/Y")
+    elif vr == "PN":
+        groups = text.split("=")
+        if len(groups) > 3:
+            raise ValueError(f"{text!r} has {len(groups)} component groups, PN allows 3")
+        for g in groups:
+            if len(g.split("^")) > 5:
+                raise ValueError(f"{text!r} has more than 5 name components in a group")
+            if len(g) > 64:
+                raise ValueError(f"{text!r}: a PN component group is at most 64 characters")
+    if vr in VALIDATORS:
+        try:
+            validate_value(vr, text, pydicom_config.RAISE)
+        except ValueError as exc:
+            raise ValueError(" ".join(str(exc).split())) from None
+
+
+def _vm_allows(vm: str, n: int) -> bool:
+    m = re.fullmatch(r"(\d+)(?:-(\d*)n|-(\d+))?", vm or "")
+    if not m:
+        return True
+    lo = int(m[1])
+    if m[3]:
+        return lo <= n <= int(m[3])
+    if vm.endswith("n"):
+        step = int(m[2]) if m[2] else 1
+        return n >= lo and n % step == 0
+    return n == lo
+
+
+def _pick_vr(vr: str, texts: list[str]) -> str:
+    """Resolve ambiguous dictionary VRs (``US or SS``) for the given values."""
+    if " or " not in vr:
+        return vr
+    options = [v.strip() for v in vr.split(" or ")]
+    if "SS" in options and any(t.strip().startswith("-") for t in texts):
+        return "SS"
+    text_like = [v for v in options if v not in _BINARY]
+    return text_like[0] if text_like else options[0]
+
+
+# -------------------------------------------------------- value templates
+
+VARIABLES = ("stem", "name", "index", "date", "time")
+_TEMPLATE_FIELD = re.compile(r"^template\.([A-Za-z][A-Za-z0-9]*)$")
+_NUMERIC_VRS = {"IS": int, "US": int, "SS": int, "UL": int, "SL": int, "UV": int, "SV": int,
+                "DS": float, "FL": float, "FD": float}
+
+
+@dataclass(frozen=True)
+class Template:
+    """A parsed value template: literal text and ``(field, spec)`` pieces."""
+
+    pieces: tuple[tuple[str, str | None, str], ...]  # (literal, field or None, spec)
+
+    @property
+    def fields(self) -> tuple[str, ...]:
+        return tuple(f for _lit, f, _spec in self.pieces if f is not None)
+
+    @property
+    def is_literal(self) -> bool:
+        return not self.fields
+
+    def render(self, values: dict[str, Any]) -> str:
+        out = []
+        for literal, name, spec in self.pieces:
+            out.append(literal)
+            if name is not None:
+                out.append(format(values[name], spec))
+        return "".join(out)
+
+
+def parse_template(text: str) -> Template:
+    """Parse ``text`` with :class:`string.Formatter` and accept only the
+    closed set of variables; raise ``ValueError`` otherwise. Rendering never
+    calls ``str.format``, so no attribute or item traversal is possible."""
+    pieces = []
+    try:
+        parsed = list(string.Formatter().parse(text))
+    except ValueError as exc:
+        raise ValueError(f"{text!r}: {exc} (write {{{{ and }}}} for literal braces)") from None
+    for literal, name, spec, conversion in parsed:
+        if name is None:
+            pieces.append((literal, None, ""))
+            continue
+        if conversion is not None:
+            raise ValueError(f"{{{name}!{conversion}}}: conversions (!r, !s, !a) are not allowed")
+        if spec and ("{" in spec or "}" in spec):
+            raise ValueError(f"{{{name}:{spec}}}: nested fields in a format spec are not allowed")
+        if name not in VARIABLES:
+            m = _TEMPLATE_FIELD.match(name)
+            if not m:
+                raise ValueError(
+                    f"{{{name}}} is not a variable; use {{stem}}, {{name}}, {{index}}, "
+                    "{date}, {time} or {template.Keyword}"
+                )
+            if m[1] not in keyword_dict:
+                raise ValueError(f"{{{name}}}: unknown keyword {m[1]!r}{suggest_keyword(m[1])}")
+        sample = _sample_value(name)
+        try:
+            format(sample, spec)
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"{{{name}:{spec}}}: bad format spec ({exc})") from None
+        pieces.append((literal, name, spec))
+    return Template(tuple(pieces))
+
+
+def _sample_value(name: str) -> Any:
+    if name == "index":
+        return 1
+    m = _TEMPLATE_FIELD.match(name)
+    if m:
+        return _NUMERIC_VRS.get(_vr(int(keyword_dict[m[1]])).split(" ")[0], str)()
+    return {"stem": "sample", "name": "sample.png", "date": "20000101", "time": "000000"}[name]
+
+
+def template_variables(ctx: Context, fields: Iterable[str]) -> dict[str, Any]:
+    values: dict[str, Any] = {"stem": ctx.stem, "name": ctx.name, "index": ctx.index,
+                              "date": ctx.date, "time": ctx.time}
+    for name in fields:
+        m = _TEMPLATE_FIELD.match(name)
+        if not m:
+            continue
+        tag = int(keyword_dict[m[1]])
+        elem = ctx.template.get(tag)
+        raw = None if elem is None else elem.value
+        kind = _NUMERIC_VRS.get(_vr(tag).split(" ")[0], str)
+        if raw is None or raw == "":
+            values[name] = "" if kind is str else ""
+        elif isinstance(raw, (list, tuple)) or getattr(elem, "VM", 1) > 1:
+            values[name] = "\\".join(str(v) for v in raw)
+        elif kind is str:
+            values[name] = str(raw)
+        else:
+            try:
+                values[name] = kind(raw)
+            except (TypeError, ValueError):
+                values[name] = str(raw)
+    return values
+
+
+# ------------------------------------------------------------------ rules
+
+@dataclass(frozen=True)
+class Origin:
+    file: str
+    line: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}"
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One tag rule of a profile (``target`` is a path or a word)."""
+
+    action: Action
+    target: TagPath | str
+    origin: Origin
+    templates: tuple[Template, ...] = ()  # set/default: one per value
+    texts: tuple[str, ...] = ()  # the values as written
+    multi: bool = False  # written as a YAML list
+    vr: str | None = None  # private tags: the VR to write
+
+    @property
+    def key(self) -> str:
+        return str(self.target)
+
+    def where(self) -> str:
+        return f"{self.origin}: {self.action.value} {self.target}"
+
+    # ---------------------------------------------------------- values
+    def values_for(self, ctx: Context | None, vr: str) -> Any:
+        """Render and convert the value for one output (``ctx`` None: the
+        literal values, for load-time checks)."""
+        texts: list[str] = []
+        for tpl in self.templates:
+            if ctx is None:
+                rendered = tpl.render({f: _sample_value(f) for f in tpl.fields})
+            else:
+                try:
+                    rendered = tpl.render(template_variables(ctx, tpl.fields))
+                except (ValueError, TypeError) as exc:
+                    raise InputError(f"{self.where()}: cannot render ({exc})") from None
+            if not self.multi and vr not in _SINGLE_TEXT:
+                texts.extend(rendered.split("\\"))
+            else:
+                texts.append(rendered)
+        vr = _pick_vr(vr, texts)
+        values = [convert_value(vr, t) for t in texts]
+        return vr, values
+
+    # ---------------------------------------------------------- apply
+    def apply(self, ds: Dataset, ctx: Context) -> list[Change]:
+        if isinstance(self.target, str):
+            return self._apply_word(ds)
+        path = self.target
+        create = self.action is not Action.REMOVE
+        changed = False
+        for item in _items(ds, path.steps, create=create and not _has_star(path), rule=self):
+            changed |= self._apply_leaf(item, path.leaf, ctx)
+        if not changed:
+            return []
+        top = _resolved_top(ds, path.top)
+        if top is None:
+            return []
+        if self.action is Action.REMOVE and path.steps:
+            _drop_emptied_items(ds, path)
+        verb = {Action.REMOVE: "removed", Action.BLANK: "blanked"}.get(self.action, "set")
+        return [Change(top, verb, str(self.origin))]
+
+    def _apply_word(self, ds: Dataset) -> list[Change]:
+        from dicom_rewrite.scrub import is_overlay_or_curve, remove_where
+
+        if self.target == "private":
+            pred = lambda t: bool((t >> 16) % 2)  # noqa: E731
+        elif self.target == "overlays":
+            pred = lambda t: is_overlay_or_curve(t) and (t >> 16) >= 0x6000  # noqa: E731
+        else:
+            pred = lambda t: is_overlay_or_curve(t) and (t >> 16) < 0x6000  # noqa: E731
+        return remove_where(ds, pred, str(self.origin), recursive=True)
+
+    def _apply_leaf(self, item: Dataset, leaf: Elem, ctx: Context) -> bool:
+        exists = _find_tag(item, leaf)
+        if self.action is Action.REMOVE:
+            if exists is None or exists not in item:
+                return False
+            del item[exists]
+            return True
+        if self.action is Action.DEFAULT and exists is not None and exists in item:
+            if item[exists].value not in (None, "", b"") and item[exists].VM:
+                return False
+        tag = exists if exists is not None and exists in item else _make_tag(item, leaf)
+        vr = self._vr_for(item, tag, leaf)
+        if self.action is Action.BLANK:
+            item[tag] = DataElement(tag, vr if " or " not in vr else _pick_vr(vr, []),
+                                    Sequence() if vr == "SQ" else None)
+            return True
+        vr, values = self.values_for(ctx, vr)
+        try:
+            item[tag] = DataElement(tag, vr, values if len(values) != 1 else values[0])
+        except (ValueError, TypeError) as exc:
+            raise InputError(f"{self.where()}: {exc}") from None
+        return True
+
+    def _vr_for(self, item: Dataset, tag: int, leaf: Elem) -> str:
+        if self.vr:
+            return self.vr
+        if isinstance(leaf, PrivateTag):
+            if tag in item and item[tag].VR not in ("UN",):
+                return str(item[tag].VR)
+            try:
+                return str(private_dictionary_VR(tag, leaf.creator))
+            except KeyError:
+                return "UN"
+        return _vr(tag)
+
+
+def _has_star(path: TagPath) -> bool:
+    return any(i is None for _e, i in path.steps)
+
+
+def _find_tag(ds: Dataset, elem: Elem) -> int | None:
+    """The tag of ``elem`` in ``ds`` (private: through its creator's block),
+    or None when its private creator is absent."""
+    if isinstance(elem, int):
+        return elem
+    try:
+        return int(ds.private_block(elem.group, elem.creator).get_tag(elem.element))
+    except KeyError:
+        return None
+
+
+def _make_tag(ds: Dataset, elem: Elem) -> int:
+    if isinstance(elem, int):
+        return elem
+    return int(ds.private_block(elem.group, elem.creator, create=True).get_tag(elem.element))
+
+
+def _resolved_top(ds: Dataset, elem: Elem) -> int | None:
+    tag = _find_tag(ds, elem)
+    return tag if tag is not None else None
+
+
+def _items(ds: Dataset, steps: tuple[tuple[Elem, int | None], ...], *, create: bool,
+           rule: Rule) -> list[Dataset]:
+    current = [ds]
+    for elem, idx in steps:
+        nxt: list[Dataset] = []
+        for d in current:
+            tag = _find_tag(d, elem)
+            if tag is None or tag not in d:
+                if not create or idx is None:
+                    continue
+                tag = _make_tag(d, elem)
+                d.add(DataElement(tag, "SQ", Sequence()))
+            de = d[tag]
+            if de.VR != "SQ":
+                continue
+            if de.value is None:
+                de.value = Sequence()
+            seq = de.value
+            if idx is None:
+                nxt.extend(seq)
+            elif idx < len(seq):
+                nxt.append(seq[idx])
+            elif create and idx == len(seq):
+                seq.append(Dataset())
+                nxt.append(seq[idx])
+            elif create:
+                raise InputError(
+                    f"{rule.where()}: {_elem_text(elem)} has {len(seq)} item(s); "
+                    f"item [{idx}] can only be created after item [{len(seq) - 1}]"
+                )
+        current = nxt
+    return current
+
+
+def _drop_emptied_items(ds: Dataset, path: TagPath) -> None:
+    from dicom_rewrite.scrub import drop_empty_sequences
+
+    tag = _find_tag(ds, path.top)
+    if tag is None or tag not in ds:
+        return
+    wrapper = Dataset()
+    wrapper.add(ds[tag])
+    drop_empty_sequences(wrapper)
+    if tag not in wrapper:
+        del ds[tag]
+
+
+# ------------------------------------------------------------- private
+
+def _remove_private(ds: Dataset, keep_tags: frozenset[int],
+                    keep: frozenset[tuple[int, str, int]]) -> list[Change]:
+    """Remove private elements at every depth except the kept ones (a kept
+    element keeps its whole value, and its creator element)."""
+    changes: list[Change] = []
+    creators: dict[tuple[int, int], str] = {}
+    for elem in ds:
+        t = int(elem.tag)
+        if (t >> 16) % 2 and 0x10 <= (t & 0xFFFF) <= 0xFF:
+            creators[(t >> 16, t & 0xFF)] = str(elem.value or "")
+    kept_blocks: set[tuple[int, int]] = set()
+    doomed: list[int] = []
+    for elem in ds:
+        t = int(elem.tag)
+        group = t >> 16
+        if not group % 2:
+            if elem.VR == "SQ" and elem.value:
+                for item in elem.value:
+                    changes += _remove_private(item, keep_tags, keep)
+            continue
+        low = t & 0xFFFF
+        if low < 0x1000:
+            continue  # creators: decided below
+        block = (group, low >> 8)
+        creator = creators.get(block)
+        if t in keep_tags or (creator is not None and (group, creator, low & 0xFF) in keep):
+            kept_blocks.add(block)
+            continue
+        doomed.append(t)
+    for elem in ds:
+        t = int(elem.tag)
+        if (t >> 16) % 2 and (t & 0xFFFF) < 0x1000 and t not in keep_tags:
+            if (t >> 16, t & 0xFF) not in kept_blocks or (t & 0xFFFF) < 0x10:
+                doomed.append(t)
+    for t in doomed:
+        del ds[t]
+        changes.append(Change(t, "removed", "private tags removed"))
+    return changes
+
+
+# --------------------------------------------------------------- profile
+
 @dataclass(frozen=True)
 class Profile:
     identity: Identity = Identity.STRIP
@@ -86,10 +802,653 @@ class Profile:
     uids: UidPolicy = field(default_factory=UidPolicy)
     pixel: PixelPolicy = field(default_factory=PixelPolicy)
     source: Path | None = None
+    rules: tuple[Rule, ...] = ()
+    keep_all_private: bool = False
+    keep_private_creators: frozenset[tuple[int, str, int]] = frozenset()
+    #: files the profile was resolved from (root first), for ``profile check``
+    chain: tuple[str, ...] = ()
+    #: where each setting came from (``uids.study`` -> file:line)
+    origins: tuple[tuple[str, str], ...] = ()
+    #: ``env:NAME`` or ``<literal>``: how the key was given (never the key)
+    key_source: str | None = None
+    description: str | None = None
+
+    def scrub_private(self, ds: Dataset) -> list[Change]:
+        """Remove the template's private elements the profile does not keep."""
+        if self.keep_all_private:
+            return []
+        return _remove_private(ds, self.keep_private, self.keep_private_creators)
 
     def apply(self, ds: Dataset, ctx: Context) -> list[Change]:
-        """Apply the profile's tag rules to ``ds``; the default has none."""
-        return []
+        """Apply the tag rules to ``ds``: remove, blank, default, set (each in
+        profile order). Returns one Change per tag, rule ``file:line``."""
+        changes: list[Change] = []
+        for action in APPLY_ORDER:
+            for rule in self.rules:
+                if rule.action is action:
+                    changes += rule.apply(ds, ctx)
+        return changes
+
+    def describe(self) -> str:
+        """The resolved profile as YAML (with the origin of every rule)."""
+        return describe(self)
 
 
 DEFAULT_PROFILE = Profile()
+
+
+# ------------------------------------------------------------ YAML loading
+
+class _TextLoader(yaml.SafeLoader):
+    """A YAML loader that resolves nothing: every scalar stays text
+    (``NO`` stays "NO", ``00123`` stays "00123", ``12:30:00`` stays text)."""
+
+
+_TextLoader.yaml_implicit_resolvers = {}
+
+TOP_KEYS = ("version", "description", "extends", "identity", "uids", "set", "default",
+            "remove", "blank", "keep", "pixel")
+UID_KEYS = ("root", "key", "study", "series", "instance", "frame_of_reference")
+PIXEL_KEYS = ("transfer_syntax", "sop_class")
+
+
+@dataclass
+class _Setting:
+    value: str
+    origin: Origin
+
+
+@dataclass
+class _Parsed:
+    """One profile file merged with its parents (before finalisation)."""
+
+    settings: dict[str, _Setting] = field(default_factory=dict)  # identity, uids.x, pixel.x
+    rules: dict[str, Rule] = field(default_factory=dict)  # by canonical target
+    chain: list[str] = field(default_factory=list)
+
+    def merge(self, other: _Parsed) -> None:
+        """``other`` wins per setting and per tag."""
+        self.settings.update(other.settings)
+        for key, rule in other.rules.items():
+            self.rules.pop(key, None)
+            self.rules[key] = rule
+        self.chain.extend(c for c in other.chain if c not in self.chain)
+
+
+class _File:
+    """Error helpers bound to one profile file."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def origin(self, node: yaml.Node) -> Origin:
+        return Origin(self.name, node.start_mark.line + 1)
+
+    def error(self, node: yaml.Node | Origin, msg: str) -> ProfileError:
+        origin = node if isinstance(node, Origin) else self.origin(node)
+        return ProfileError(f"{origin}: {msg}")
+
+    def mapping(self, node: yaml.Node, what: str) -> list[tuple[str, yaml.Node, yaml.Node]]:
+        if isinstance(node, yaml.ScalarNode) and node.value == "":
+            return []
+        if not isinstance(node, yaml.MappingNode):
+            raise self.error(node, f"{what} must be a mapping (key: value)")
+        out, seen = [], {}
+        for k, v in node.value:
+            if not isinstance(k, yaml.ScalarNode):
+                raise self.error(k, f"{what}: keys must be plain text")
+            if k.value in seen:
+                raise self.error(
+                    k, f"{what} {k.value}: given twice (first at line {seen[k.value]})"
+                )
+            seen[k.value] = k.start_mark.line + 1
+            out.append((k.value, k, v))
+        return out
+
+    def scalar(self, node: yaml.Node, what: str) -> str:
+        if not isinstance(node, yaml.ScalarNode):
+            raise self.error(node, f"{what} must be a single value")
+        return str(node.value)
+
+    def items(self, node: yaml.Node, what: str) -> list[yaml.Node]:
+        if isinstance(node, yaml.SequenceNode):
+            return list(node.value)
+        if isinstance(node, yaml.ScalarNode):
+            return [] if node.value == "" else [node]
+        raise self.error(node, f"{what} must be a list")
+
+
+def _display_path(path: Path) -> str:
+    try:
+        rel = os.path.relpath(path)
+    except ValueError:
+        return str(path)
+    return rel if not rel.startswith("..") else str(path)
+
+
+def load_profile(path: str | Path) -> Profile:
+    """Load, merge (``extends``) and validate a profile file."""
+    p = Path(path)
+    parsed = _load_file(p, [])
+    return _finalise(parsed, p)
+
+
+def _load_file(path: Path, stack: list[Path], via: Origin | None = None) -> _Parsed:
+    name = _display_path(path)
+    real = path.resolve()
+    prefix = f"{via}: extends {name}: " if via else f"{name}: "
+    if real in stack:
+        cycle = " -> ".join(_display_path(s) for s in [*stack[stack.index(real):], real])
+        raise ProfileError(f"{prefix}extends cycle ({cycle})")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ProfileError(f"{prefix}profile not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ProfileError(f"{prefix}cannot read the profile ({exc})") from None
+    f = _File(name)
+    try:
+        root = yaml.compose(text, Loader=_TextLoader)  # noqa: S506 - resolves nothing, builds no objects
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f"{mark.line + 1}" if mark is not None else "1"
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ProfileError(f"{name}:{line}: not valid YAML ({problem})") from None
+    result = _Parsed(chain=[name])
+    if root is None:
+        return result
+    own = _Parsed(chain=[name])
+    entries = f.mapping(root, "profile")
+    for key, knode, vnode in entries:
+        if key not in TOP_KEYS:
+            close = difflib.get_close_matches(key, TOP_KEYS, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise f.error(knode, f"unknown key {key!r}{hint} (allowed: {', '.join(TOP_KEYS)})")
+    parents: list[_Parsed] = []
+    for key, knode, vnode in entries:
+        if key == "version":
+            v = f.scalar(vnode, "version")
+            if v != SCHEMA_VERSION:
+                raise f.error(vnode, f"version {v!r} is not supported (this is version 1)")
+        elif key == "description":
+            own.settings["description"] = _Setting(f.scalar(vnode, "description"), f.origin(vnode))
+        elif key == "extends":
+            for item in f.items(vnode, "extends"):
+                rel = f.scalar(item, "extends")
+                parent_path = path.parent / rel
+                parents.append(_load_file(parent_path, [*stack, real], f.origin(item)))
+        elif key == "identity":
+            v = f.scalar(vnode, "identity")
+            if v not in {m.value for m in Identity}:
+                raise f.error(vnode, f"identity {v!r}: use strip or keep")
+            own.settings["identity"] = _Setting(v, f.origin(vnode))
+        elif key == "uids":
+            _parse_uids(f, vnode, own)
+        elif key == "pixel":
+            _parse_pixel(f, vnode, own)
+        else:
+            _parse_rules(f, Action(key), vnode, own)
+    for parent in parents:
+        result.merge(parent)
+    result.merge(own)
+    result.chain = [name, *[c for c in result.chain if c != name]]
+    return result
+
+
+def _parse_uids(f: _File, node: yaml.Node, own: _Parsed) -> None:
+    for key, knode, vnode in f.mapping(node, "uids"):
+        if key not in UID_KEYS:
+            raise f.error(knode, f"uids: unknown key {key!r} (allowed: {', '.join(UID_KEYS)})")
+        v = f.scalar(vnode, f"uids.{key}")
+        if key == "root":
+            try:
+                check_root(v)
+            except ProfileError as exc:
+                raise f.error(vnode, f"uids.root: {exc}") from None
+        elif key == "key":
+            if v == "":
+                raise f.error(vnode, "uids.key: empty key")
+        else:
+            modes = [m.value for m in UidMode]
+            if v not in modes:
+                raise f.error(vnode, f"uids.{key} {v!r}: use one of {', '.join(modes)}")
+            if key == "instance" and v == UidMode.KEEP.value:
+                raise f.error(
+                    vnode, "uids.instance keep: refused; new pixels are a new instance "
+                    "(PS3.3 C.12.1.1.1), use new or hash"
+                )
+        own.settings[f"uids.{key}"] = _Setting(v, f.origin(vnode))
+
+
+def _parse_pixel(f: _File, node: yaml.Node, own: _Parsed) -> None:
+    from dicom_rewrite.syntax import resolve
+
+    for key, knode, vnode in f.mapping(node, "pixel"):
+        if key not in PIXEL_KEYS:
+            raise f.error(knode, f"pixel: unknown key {key!r} (allowed: {', '.join(PIXEL_KEYS)})")
+        v = f.scalar(vnode, f"pixel.{key}")
+        if key == "transfer_syntax":
+            try:
+                resolve(v)
+            except DicomRewriteError as exc:
+                raise f.error(vnode, f"pixel.transfer_syntax: {exc}") from None
+        else:
+            modes = [m.value for m in SopClassMode]
+            if v not in modes:
+                raise f.error(vnode, f"pixel.sop_class {v!r}: use one of {', '.join(modes)}")
+        own.settings[f"pixel.{key}"] = _Setting(v, f.origin(vnode))
+
+
+def _parse_rules(f: _File, action: Action, node: yaml.Node, own: _Parsed) -> None:
+    where = action.value
+    if action in (Action.SET, Action.DEFAULT):
+        entries = [(k, knode, vnode) for k, knode, vnode in f.mapping(node, where)]
+    else:
+        entries = [(f.scalar(n, where), n, None) for n in f.items(node, where)]
+    for text, knode, vnode in entries:
+        origin = f.origin(knode)
+        rule = _make_rule(f, action, text, origin, vnode)
+        if rule.key in own.rules:
+            first = own.rules[rule.key]
+            raise f.error(
+                origin, f"{where} {text}: the same tag is already given a rule "
+                f"({first.action.value} at line {first.origin.line}); one rule per tag per file"
+            )
+        own.rules[rule.key] = rule
+
+
+def _make_rule(f: _File, action: Action, text: str, origin: Origin,
+               vnode: yaml.Node | None) -> Rule:
+    where = f"{action.value} {text}"
+    if text in WORDS:
+        if action not in WORDS[text]:
+            raise f.error(origin, f"{where}: {text!r} is only allowed in "
+                          + " and ".join(a.value for a in WORDS[text]))
+        return Rule(action, text, origin)
+    try:
+        path = parse_tag(text)
+    except ValueError as exc:
+        raise f.error(origin, f"{where}: {exc}") from None
+    top = path.top
+    if isinstance(top, int) and not path.steps:
+        if _engine_owned(top):
+            raise f.error(origin, f"{where}: {_elem_text(top)} belongs to the engine "
+                          "(pixel module, SOP identity, file meta); a profile cannot change it")
+        if top in UID_LEVEL_TAGS and action in (Action.REMOVE, Action.BLANK):
+            raise f.error(origin, f"{where}: {_elem_text(top)} is Type 1 and owned by the "
+                          "uids section; use uids or set")
+    if isinstance(path.leaf, int) and (path.leaf >> 16) == 0x0002:
+        raise f.error(origin, f"{where}: file meta elements belong to the engine")
+    if action is Action.KEEP:
+        if path.steps:
+            raise f.error(origin, f"{where}: keep takes tags, not paths (a kept tag is kept "
+                          "at every depth)")
+        return Rule(action, path, origin)
+    if action in (Action.REMOVE, Action.BLANK):
+        return Rule(action, path, origin)
+    # set / default: the value
+    assert vnode is not None
+    vr_override = None
+    if isinstance(vnode, yaml.MappingNode) and isinstance(path.leaf, PrivateTag):
+        fields = dict((k, v) for k, _kn, v in f.mapping(vnode, where))
+        unknown = set(fields) - {"vr", "value"}
+        if unknown or "value" not in fields or "vr" not in fields:
+            raise f.error(origin, f"{where}: a private value with its VR is written "
+                          "{vr: LO, value: ...}")
+        vr_override = f.scalar(fields["vr"], f"{where} vr").upper()
+        if vr_override not in _TEXT_MAX and vr_override not in _INT_RANGE \
+                and vr_override not in _FLOAT_VRS:
+            raise f.error(origin, f"{where}: VR {vr_override!r} cannot be given a value")
+        vnode = fields["value"]
+    if isinstance(vnode, yaml.SequenceNode):
+        texts = [f.scalar(n, where) for n in vnode.value]
+        multi = True
+        if not texts:
+            raise f.error(origin, f"{where}: empty list; use blank for a zero-length value")
+    elif isinstance(vnode, yaml.ScalarNode):
+        texts, multi = [vnode.value], False
+        if vnode.value == "":
+            raise f.error(origin, f"{where}: no value; use blank for a zero-length value, "
+                          "remove to delete")
+    else:
+        raise f.error(origin, f"{where}: a value is text or a list of texts")
+    templates = []
+    for t in texts:
+        try:
+            templates.append(parse_template(t))
+        except ValueError as exc:
+            raise f.error(origin, f"{where}: {exc}") from None
+    rule = Rule(action, path, origin, tuple(templates), tuple(texts), multi, vr_override)
+    # the value against the element's VR and VM, with sample variables
+    leaf = path.leaf
+    if isinstance(leaf, PrivateTag):
+        vr = vr_override
+        if vr is None:
+            probe = (leaf.group << 16) | 0x1000 | leaf.element
+            try:
+                vr = str(private_dictionary_VR(probe, leaf.creator))
+            except KeyError:
+                raise f.error(origin, f"{where}: the VR of this private element is not known; "
+                              "write {vr: LO, value: ...}") from None
+    else:
+        vr = _vr(leaf)
+    if vr.split(" or ")[0] in ("SQ",):
+        raise f.error(origin, f"{where}: {_elem_text(leaf)} is a sequence; set its items' "
+                      "attributes with a path, e.g. Seq[0].Keyword")
+    try:
+        vr, values = rule.values_for(None, vr)
+    except ValueError as exc:
+        sample = "" if all(t.is_literal for t in templates) else " (with sample variables)"
+        raise f.error(origin, f"{where}: invalid for VR {vr}{sample}: {exc}") from None
+    if isinstance(leaf, int):
+        vm = str(dictionary_VM(leaf))
+        if not _vm_allows(vm, len(values)):
+            raise f.error(origin, f"{where}: {len(values)} value(s), but "
+                          f"{_elem_text(leaf)} takes VM {vm}")
+    return rule
+
+
+def _finalise(parsed: _Parsed, path: Path) -> Profile:
+    s = parsed.settings
+    origins: list[tuple[str, str]] = [(k, str(v.origin)) for k, v in s.items()]
+
+    def get(key: str, default: str) -> str:
+        return s[key].value if key in s else default
+
+    identity = Identity(get("identity", Identity.STRIP.value))
+    modes = {lvl: UidMode(get(f"uids.{lvl}", "new"))
+             for lvl in ("study", "series", "instance", "frame_of_reference")}
+    key: bytes | None = None
+    key_source: str | None = None
+    hashing = [lvl for lvl, m in modes.items() if m is UidMode.HASH]
+    if "uids.key" in s:
+        raw, origin = s["uids.key"].value, s["uids.key"].origin
+        if raw.startswith("env:"):
+            var = raw[4:]
+            key_source = raw
+            if var in os.environ and os.environ[var]:
+                key = os.environ[var].encode("utf-8")
+            elif hashing:
+                raise ProfileError(
+                    f"{origin}: uids.key {raw}: environment variable {var} is not set "
+                    f"(needed by hash mode of uids.{hashing[0]})"
+                )
+        else:
+            key, key_source = raw.encode("utf-8"), "<literal>"
+    elif hashing:
+        origin = s[f"uids.{hashing[0]}"].origin
+        raise ProfileError(f"{origin}: uids.{hashing[0]} hash: needs uids.key "
+                           "(env:NAME or a literal secret)")
+    root = check_root(s["uids.root"].value) if "uids.root" in s else None
+    uids = UidPolicy(root=root, key=key, **modes)
+    pixel = PixelPolicy(get("pixel.transfer_syntax", "explicit-vr-little-endian"),
+                        SopClassMode(get("pixel.sop_class", "auto")))
+    keep_tags: set[int] = set()
+    keep_creators: set[tuple[int, str, int]] = set()
+    keep_all_private = False
+    rules = []
+    for rule in parsed.rules.values():
+        if rule.action is Action.KEEP:
+            if rule.target == "private":
+                keep_all_private = True
+            elif isinstance(rule.target, TagPath) and isinstance(rule.target.leaf, PrivateTag):
+                pt = rule.target.leaf
+                keep_creators.add((pt.group, pt.creator, pt.element))
+            elif isinstance(rule.target, TagPath) and isinstance(rule.target.leaf, int):
+                keep_tags.add(rule.target.leaf)
+            continue
+        rules.append(rule)
+    # under identity: strip a template identity value may not reach an output
+    # through {template.Keyword}
+    if identity is Identity.STRIP:
+        for rule in rules:
+            for tpl in rule.templates:
+                for name in tpl.fields:
+                    m = _TEMPLATE_FIELD.match(name)
+                    if m and int(keyword_dict[m[1]]) in IDENTITY_TAGS \
+                            and int(keyword_dict[m[1]]) not in keep_tags:
+                        raise ProfileError(
+                            f"{rule.where()}: {{{name}}} is a template identity value, which "
+                            f"identity: strip removes; add {m[1]} to keep, or use identity: keep"
+                        )
+    desc = s["description"].value if "description" in s else None
+    return Profile(
+        identity=identity, keep_tags=frozenset(keep_tags), uids=uids, pixel=pixel,
+        source=path, rules=tuple(rules), keep_all_private=keep_all_private,
+        keep_private_creators=frozenset(keep_creators), chain=tuple(parsed.chain),
+        origins=tuple(origins), key_source=key_source, description=desc,
+    )
+
+
+# --------------------------------------------------------- resolved view
+
+def _q(text: str) -> str:
+    return json.dumps(text, ensure_ascii=False)
+
+
+def _kept_rules(profile: Profile) -> Iterator[str]:
+    for t in sorted(profile.keep_tags):
+        yield _elem_text(t)
+    for g, c, e in sorted(profile.keep_private_creators):
+        yield str(PrivateTag(g, c, e))
+    if profile.keep_all_private:
+        yield "private"
+
+
+def describe(profile: Profile) -> str:
+    """The resolved profile (after ``extends``) as YAML, with the origin of
+    each rule as a comment. The UID key is never shown."""
+    origins = dict(profile.origins)
+
+    def at(key: str) -> str:
+        return f"  # {origins[key]}" if key in origins else "  # default"
+
+    lines = [f"# resolved profile: {' <- '.join(profile.chain) or '(built-in default)'}",
+             f"version: {SCHEMA_VERSION}"]
+    if profile.description:
+        lines.append(f"description: {_q(profile.description)}")
+    lines.append(f"identity: {profile.identity.value}{at('identity')}")
+    u = profile.uids
+    lines.append("uids:")
+    if u.root:
+        lines.append(f"  root: {_q(u.root)}{at('uids.root')}")
+    if profile.key_source:
+        shown = profile.key_source if profile.key_source.startswith("env:") else "<literal, not shown>"
+        lines.append(f"  key: {_q(shown)}{at('uids.key')}")
+    for lvl in ("study", "series", "instance", "frame_of_reference"):
+        lines.append(f"  {lvl}: {getattr(u, lvl).value}{at('uids.' + lvl)}")
+    lines.append("pixel:")
+    lines.append(f"  transfer_syntax: {profile.pixel.transfer_syntax}{at('pixel.transfer_syntax')}")
+    lines.append(f"  sop_class: {profile.pixel.sop_class.value}{at('pixel.sop_class')}")
+    kept = list(_kept_rules(profile))
+    lines.append("keep:" + ("" if kept else " []"))
+    for k in kept:
+        lines.append(f"  - {_q(k)}")
+    for action in APPLY_ORDER:
+        rules = [r for r in profile.rules if r.action is action]
+        if not rules:
+            lines.append(f"{action.value}: {{}}" if action in (Action.SET, Action.DEFAULT)
+                         else f"{action.value}: []")
+            continue
+        lines.append(f"{action.value}:")
+        for r in rules:
+            if action in (Action.SET, Action.DEFAULT):
+                value = (json.dumps(list(r.texts), ensure_ascii=False) if r.multi
+                         else _q(r.texts[0]))
+                if r.vr:
+                    value = f"{{vr: {r.vr}, value: {value}}}"
+                lines.append(f"  {_q(str(r.target))}: {value}  # {r.origin}")
+            else:
+                lines.append(f"  - {_q(str(r.target))}  # {r.origin}")
+    return "\n".join(lines) + "\n"
+
+
+# ------------------------------------------------------------ JSON Schema
+
+def json_schema() -> dict[str, Any]:
+    """A JSON Schema (draft-07) of the profile language, for editors."""
+    mode = {"enum": ["new", "keep", "hash"]}
+    keywords = sorted(k for k, t in keyword_dict.items() if not dictionary_is_retired(t))
+    tag_props = {}
+    for kw in keywords:
+        t = int(keyword_dict[kw])
+        if _engine_owned(t) or (t >> 16) == 0x0002:
+            continue
+        # listed for completion; the value is checked by additionalProperties'
+        # sibling below only for unlisted tags, so keep the description short
+        tag_props[kw] = {"description": f"{Tag(t)} {dictionary_description(t)}, VR {_vr(t)}"}
+    tag = {"type": "string", "pattern": TAG_PATTERN}
+    assignments = {"$ref": "#/definitions/assignments"}
+    return {
+        "$schema": "http://json-schema.org/draft-07/schema#",
+        "$id": "https://github.com/dicom-rewrite/dicom-rewrite/profile-1.schema.json",
+        "title": "dicom-rewrite site profile (schema version 1)",
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {
+            "version": {"description": "schema version", "enum": ["1", 1]},
+            "description": {"type": "string"},
+            "extends": {
+                "description": "parent profile(s), relative to this file; the child wins per tag",
+                "oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}],
+            },
+            "identity": {"description": "the template's patient/study identity",
+                         "enum": ["strip", "keep"], "default": "strip"},
+            "uids": {
+                "type": "object",
+                "additionalProperties": False,
+                "properties": {
+                    "root": {"type": "string", "pattern": r"^(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))*\.?$",
+                             "maxLength": 41},
+                    "key": {"type": "string", "description": "env:NAME or a literal secret"},
+                    "study": mode, "series": mode,
+                    "instance": {"enum": ["new", "hash"]},
+                    "frame_of_reference": mode,
+                },
+            },
+            "set": {"description": "create or overwrite", **assignments},
+            "default": {"description": "only where absent or empty", **assignments},
+            "remove": {"type": "array", "items": {"anyOf": [
+                tag, {"enum": ["private", "overlays", "curves"]}]}},
+            "blank": {"type": "array", "items": tag},
+            "keep": {"type": "array", "items": {"anyOf": [tag, {"enum": ["private"]}]}},
+            "pixel": {
+                "type": "object",
+                "additionalProperties": False,
+                "properties": {
+                    "transfer_syntax": {"enum": ["explicit-vr-little-endian", "rle",
+                                                 "jpeg-ls-lossless", "jpeg2000-lossless"]},
+                    "sop_class": {"enum": ["auto", "keep", "secondary-capture"]},
+                },
+            },
+        },
+        "definitions": {
+            "assignments": {
+                "type": "object",
+                "properties": tag_props,
+                "propertyNames": tag,
+                "additionalProperties": {"$ref": "#/definitions/value"},
+            },
+            "scalar": {"type": ["string", "number", "integer"]},
+            "value": {"anyOf": [
+                {"$ref": "#/definitions/scalar"},
+                {"type": "array", "items": {"$ref": "#/definitions/scalar"}, "minItems": 1},
+                {"type": "object", "required": ["vr", "value"], "additionalProperties": False,
+                 "properties": {"vr": {"type": "string"}, "value": {}}},
+            ]},
+        },
+    }
+
+
+# ------------------------------------------------------- starter profile
+
+def starter_profile(template: Dataset, name: str = "REF.dcm") -> str:
+    """A starter profile for ``template``: which of its attributes identity
+    strip removes and which it keeps, as comments (never their values)."""
+    from dicom_rewrite.uids import is_standard_uid
+
+    removed: list[str] = []
+    kept: list[str] = []
+    stale: list[str] = []
+    private: dict[tuple[int, str], int] = {}
+
+    def walk(ds: Dataset, prefix: str) -> None:
+        creators = {}
+        for elem in ds:
+            t = int(elem.tag)
+            if (t >> 16) % 2 and 0x10 <= (t & 0xFFFF) <= 0xFF:
+                creators[(t >> 16, t & 0xFF)] = str(elem.value)
+        for elem in ds:
+            t = int(elem.tag)
+            if (t >> 16) % 2:
+                if (t & 0xFFFF) >= 0x1000:
+                    c = creators.get((t >> 16, (t & 0xFFFF) >> 8), "?")
+                    private[(t >> 16, c)] = private.get((t >> 16, c), 0) + 1
+                continue
+            label = f"{prefix}{_elem_text(t)}"
+            if not prefix and t in STALE_PIXEL_TAGS:
+                stale.append(label)
+            elif t in IDENTITY_TAGS:
+                removed.append(f"{Tag(t)} {label}")
+            elif elem.VR == "SQ" and elem.value:
+                before = len(removed)
+                for item in elem.value:
+                    walk(item, f"{label}[*].")
+                if len(removed) == before and not prefix:
+                    kept.append(label)
+            elif not prefix and elem.VR != "UI":
+                kept.append(label)
+            elif not prefix and t in (0x00080016, 0x00080018):
+                kept.append(f"{label} (set by the engine)")
+            elif not prefix:
+                standard = all(is_standard_uid(str(v)) for v in
+                               (elem.value if elem.VM > 1 else [elem.value]))
+                kept.append(label if standard else f"{label} (replaced by a new UID)")
+
+    walk(template, "")
+    removed = sorted(set(removed), key=removed.index)
+    sop = str(template.get("SOPClassUID", ""))
+    from pydicom.uid import UID
+
+    out = [
+        f"# dicom-rewrite profile (schema version {SCHEMA_VERSION}), starter for {name}",
+        f"# template SOP class: {UID(sop).name if sop else 'unknown'}",
+        "# Language: docs/profiles.md. Check with: dicom-rewrite profile check THIS.yaml",
+        "#",
+        f"# identity: strip removes these {len(removed)} attribute(s) of the template",
+        "# (values not shown; add one to keep: to keep it):",
+    ]
+    out += [f"#   {r}" for r in removed] or ["#   (none)"]
+    out += ["#", f"# identity: strip keeps these {len(kept)} attribute(s):"]
+    out += [f"#   {k}" for k in kept] or ["#   (none)"]
+    if stale:
+        out += ["#", "# always replaced or removed (they describe the template's pixels):",
+                "#   " + ", ".join(stale)]
+    if private:
+        out += ["#", "# private elements (removed unless kept with keep: [private] or "
+                '(gggg,"Creator",ee)):']
+        out += [f'#   ({g:04X},"{c}",..): {n} element(s)' for (g, c), n in sorted(private.items())]
+    out += [
+        "",
+        f"version: {SCHEMA_VERSION}",
+        "identity: strip",
+        "uids:",
+        "  # root: \"1.2.826.0.1.3680043.10.543\"   # your organisation's root, if any",
+        "  # key: \"env:SITE_UID_KEY\"             # needed for hash",
+        "  study: new",
+        "  series: new",
+        "  instance: new",
+        "  frame_of_reference: new",
+        "keep: []",
+        "set:",
+        "  PatientName: \"ANON^{stem}\"",
+        "  PatientID: \"ANON0001\"   # one patient (and so one study) for the batch",
+        "default:",
+        "  StudyDescription: \"Converted from {name}\"",
+        "remove: []",
+        "blank: []",
+        "pixel:",
+        "  transfer_syntax: explicit-vr-little-endian",
+        "  sop_class: auto",
+    ]
+    return "\n".join(out) + "\n"
