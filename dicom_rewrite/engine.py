@@ -32,7 +32,6 @@ from dicom_rewrite.scrub import (
     Change,
     drop_empty_sequences,
     remap_uids,
-    remove_private,
     remove_stale,
     strip_identity,
     vr_of,
@@ -180,7 +179,8 @@ class Converter:
         ds = copy.deepcopy(self.template.dataset)
         ds.file_meta = FileMetaDataset()
         changes = remove_stale(ds)
-        changes += remove_private(ds, self.profile.keep_private)
+        # private elements, except those the profile keeps (keep: private / creator tags)
+        changes += self.profile.scrub_private(ds)
         if self.profile.identity == Identity.STRIP:
             changes += strip_identity(ds, self.profile.keep_tags)
             # PS3.3 C.7.1.1: say that identity was removed, and how
@@ -283,8 +283,10 @@ class Converter:
                     and "frame-of-reference" not in iod.modules_present(ds, ds.SOPClassUID)):
                 continue
             mode = getattr(pol, level).value
+            # study/series/FoR: one per template and patient, never per input
+            # file (hash: the same on every run with the same key)
             setattr(ds, kw, self.uid_map.level(level, mode, self.template.dataset.get(kw),
-                                               scope, ctx.name))
+                                               scope, ""))
         if int(iod.tag("SOPInstanceUID")) not in set_by_profile:
             mode = pol.instance.value
             ds.SOPInstanceUID = self.uid_map.level(
