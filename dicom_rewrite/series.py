@@ -246,7 +246,8 @@ class Volume:
 
     def __init__(self, shape: tuple[int, int, int], dtype: np.dtype, source: str,
                  get: Callable[[int, int], np.ndarray], *, geometry: Geometry | None = None,
-                 mapping: mmap.mmap | None = None, transposed: bool = False) -> None:
+                 mapping: mmap.mmap | None = None, transposed: bool = False,
+                 scaling: tuple[float, float, np.dtype] | None = None) -> None:
         self.shape = shape
         self.dtype = np.dtype(dtype)
         self.source = source
@@ -254,6 +255,8 @@ class Volume:
         self._get = get  # (k0, k1) -> slab, axes (slice, row, column) or NIfTI (i, j, k)
         self._mapping = mapping
         self._transposed = transposed
+        #: (slope, intercept, raw dtype) when the file stores scaled integers
+        self.scaling = scaling
 
     @classmethod
     def from_array(cls, arr: np.ndarray, source: str = "<array>") -> Volume:
@@ -390,7 +393,16 @@ def _open_nifti(p: Path) -> Volume:
     affine = np.diag([-1.0, -1.0, 1.0, 1.0]) @ np.asarray(img.affine, dtype=float)  # RAS -> LPS
     affine[:3, :] *= scale
     geometry = Geometry.from_affine(affine, str(p))
-    return Volume((nk, shape[1], shape[0]), dtype, str(p), get, geometry=geometry, transposed=True)
+    # scl_slope/scl_inter over 8/16-bit integers: keep the integers, and the
+    # scaling becomes the Modality LUT (exact)
+    slope, inter = float(getattr(proxy, "slope", 1.0)), float(getattr(proxy, "inter", 0.0))
+    raw = np.dtype(img.get_data_dtype())
+    scaling = None
+    if ((slope, inter) != (1.0, 0.0) and raw.kind in "iu" and raw.itemsize <= 2
+            and slope != 0 and math.isfinite(slope) and math.isfinite(inter)):
+        scaling = (slope, inter, raw)
+    return Volume((nk, shape[1], shape[0]), dtype, str(p), get, geometry=geometry, transposed=True,
+                  scaling=scaling)
 
 
 # ================================================================ encoding
@@ -484,6 +496,10 @@ def plan_encoding(volume: Volume) -> Encoding:
     if not (math.isfinite(lo) and math.isfinite(hi)):
         raise PixelDataError(f"{volume.source}: {_non_finite(volume)}; a DICOM series cannot store them "
                              "(replace them, e.g. with numpy.nan_to_num, first)")
+    if volume.scaling is not None:
+        slope, inter, raw = volume.scaling
+        stored = np.dtype("<i2") if raw.kind == "i" else np.dtype("<u2")
+        return Encoding(stored, _ds(slope), _ds(inter), lo, hi, True)
     if dt.kind == "b":
         return Encoding(np.dtype("<u2"), minimum=lo, maximum=hi)
     if dt.kind in "iu":
@@ -594,7 +610,8 @@ class SeriesWriter:
                  name: str | None = None) -> None:
         self.volume = volume
         self.geometry = geometry
-        self.name = name or Path(volume.source.split("[")[0]).name or "volume"
+        self.name = name or (Path(volume.source.split("[")[0]).name
+                             if not volume.source.startswith("<") else "volume")
         self.stem = _stem(self.name)
         if min(volume.shape) < 1:
             raise PixelDataError(f"{volume.source}: volume shape {volume.shape} is empty")
