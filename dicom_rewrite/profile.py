@@ -213,7 +213,8 @@ def parse_tag(text: str) -> TagPath:
     text = text.strip()
     if not text:
         raise ValueError("empty tag")
-    steps: list[tuple[Elem, int | None]] = []
+    # read the structure first, then resolve the names
+    matches: list[re.Match[str]] = []
     pos = 0
     while True:
         m = _STEP.match(text, pos)
@@ -222,24 +223,28 @@ def parse_tag(text: str) -> TagPath:
                 f"cannot read {text!r} at {text[pos:]!r}: a tag is a keyword, (gggg,eeee), "
                 '(gggg,"Creator",ee) or a path Seq[0].Keyword / Seq[*].Keyword'
             )
-        elem = _parse_elem(m)
-        idx = m["idx"]
+        matches.append(m)
         pos = m.end()
-        last = pos == len(text)
-        if last:
-            if idx is not None:
-                raise ValueError(f"{text!r} ends with an item index; name an attribute of the item")
-            return TagPath(tuple(steps), elem)
-        if text[pos] != ".":
+        if pos == len(text):
+            break
+        if text[pos] != "." or pos + 1 == len(text):
             raise ValueError(f"cannot read {text!r} at {text[pos:]!r}")
-        if idx is None:
+        pos += 1
+    steps: list[tuple[Elem, int | None]] = []
+    for m in matches[:-1]:
+        elem = _parse_elem(m)
+        if m["idx"] is None:
             raise ValueError(
                 f"{_elem_text(elem)} in {text!r} needs an item index ([0], [1], ... or [*])"
             )
         if isinstance(elem, int) and _vr(elem) != "SQ":
             raise ValueError(f"{_elem_text(elem)} in {text!r} is not a sequence")
-        steps.append((elem, None if idx == "*" else int(idx)))
-        pos += 1
+        steps.append((elem, None if m["idx"] == "*" else int(m["idx"])))
+    last = matches[-1]
+    leaf = _parse_elem(last)
+    if last["idx"] is not None:
+        raise ValueError(f"{text!r} ends with an item index; name an attribute of the item")
+    return TagPath(tuple(steps), leaf)
 
 
 def _parse_elem(m: re.Match[str]) -> Elem:
