@@ -16,9 +16,10 @@ from pydicom.dataset import Dataset
 
 from dicom_rewrite.engine import Converter, Output, Template
 from dicom_rewrite.errors import DicomRewriteError, InputError, UsageError, one_line
-from dicom_rewrite.fileio import NameAllocator, iter_input_files, sanitise_component, write_dataset
+from dicom_rewrite.fileio import NameAllocator, iter_input_files, sanitise_component
 from dicom_rewrite.profile import DEFAULT_PROFILE, Profile
 from dicom_rewrite.raster import Raster, from_array, is_image_file, read_image
+from dicom_rewrite.writer import DatasetWriter
 
 
 def _template(template: str | Path | Dataset | Template) -> Template:
@@ -132,10 +133,10 @@ def convert_batch(
             result.outputs.clear()
             result.names.clear()
             result.error = one_line(exc)
-        except (ValueError, TypeError, OverflowError, MemoryError) as exc:
+        except Exception as exc:  # noqa: BLE001 - one bad input must not stop the batch
             result.outputs.clear()
             result.names.clear()
-            result.error = f"{path}: {one_line(exc)}"
+            result.error = f"{path}: {type(exc).__name__}: {one_line(exc)}"
         yield result
 
 
@@ -154,6 +155,7 @@ def convert_files(
     a name already taken in this run or on disk gets ``_2``, ``_3``... (never
     a silent overwrite), written atomically."""
     names = NameAllocator(Path(out_dir), overwrite=overwrite)
+    writer = DatasetWriter()
     for result in convert_batch(inputs, template, profile, transfer_syntax=transfer_syntax):
         entry: dict[str, object] = {"input": result.input, "outputs": [], "status": "ok"}
         if result.error:
@@ -164,7 +166,7 @@ def convert_files(
         try:
             for out, name in zip(result.outputs, result.names):
                 path = names.claim(name)
-                write_dataset(out.dataset, path)
+                writer.write(out.dataset, path)
                 written.append(str(path))
         except (OSError, ValueError) as exc:
             entry.update(status="error", error=f"{result.input}: cannot write output ({one_line(exc)})")

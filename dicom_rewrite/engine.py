@@ -174,6 +174,7 @@ class Converter:
         self.transfer_syntax = syntax.resolve(transfer_syntax or profile.pixel.transfer_syntax)
         self.uid_map = uid_map or UidMap(profile.uids.root, profile.uids.key)
         self.base, self.base_changes = self._scrubbed_base()
+        self._missing_cache: dict[tuple[str, frozenset[int]], list[tuple[str, str]]] = {}
 
     def _scrubbed_base(self) -> tuple[Dataset, list[Change]]:
         ds = copy.deepcopy(self.template.dataset)
@@ -203,7 +204,7 @@ class Converter:
         which commands add their own attributes (slice geometry, rescale,
         derivation references). It returns a list of :class:`Change`."""
         plan = plan_pixels(self.template.sop_class, raster, self.profile.pixel.sop_class.value)
-        ds = copy.deepcopy(self.base)
+        ds = _copy_dataset(self.base)
         changes = list(self.base_changes)
         notes = list(raster.notes)
         if plan.switched_from is not None:
@@ -297,17 +298,28 @@ class Converter:
     def _complete_iod(self, ds: Dataset, sop_class: UID, notes: list[str]) -> None:
         """Add what the IOD requires and the template lacked (Type 1 defaults,
         empty Type 2)."""
-        for module in iod.modules_present(ds, sop_class):
-            for kw, typ in iod.module_top_level(module):
-                if kw in ds or not kw:
-                    continue
-                if typ == "2":
-                    t = iod.tag(kw)
-                    vr = vr_of(t)
-                    ds.add(DataElement(t, vr, Sequence([]) if vr == "SQ" else None))
-                elif typ == "1" and kw in TYPE1_DEFAULTS:
-                    setattr(ds, kw, copy.copy(TYPE1_DEFAULTS[kw]))
-                    notes.append(f"{kw} was missing in the template; set to a neutral value")
+        key = (str(sop_class), frozenset(ds._dict))
+        missing = self._missing_cache.get(key)
+        if missing is None:
+            missing = self._missing_cache[key] = [
+                (kw, typ)
+                for module in iod.modules_present(ds, sop_class)
+                for kw, typ in iod.module_top_level(module)
+                if kw not in ds and (typ == "2" or (typ == "1" and kw in TYPE1_DEFAULTS))
+            ]
+        for kw, typ in missing:
+            if typ == "2":
+                t = iod.tag(kw)
+                vr = vr_of(t)
+                ds.add(DataElement(t, vr, Sequence([]) if vr == "SQ" else None))
+            else:
+                setattr(ds, kw, copy.copy(TYPE1_DEFAULTS[kw]))
+                notes.append(f"{kw} was missing in the template; set to a neutral value")
+        # PS3.3 C.7.3.1: Patient Position is Type 2C for CT and MR images
+        # without a Patient Orientation Code Sequence
+        if (sop_class in (CTImageStorage, MRImageStorage) and "PatientPosition" not in ds
+                and "PatientOrientationCodeSequence" not in ds):
+            ds.PatientPosition = None
         # PS3.3 C.7.6.1: Patient Orientation is Type 2C, required unless the
         # IOD's Image Plane module (mandatory) gives the orientation
         plane = ("image-plane", "M") in iod.iod_modules(sop_class)
@@ -316,11 +328,6 @@ class Converter:
         # PS3.3 C.7.3.1: Laterality is Type 2C, required for paired body
         # parts when Image Laterality is absent; when Body Part Examined is
         # unknown dciodvfy (rightly) asks for it, empty meaning "unknown"
-        # PS3.3 C.7.3.1: Patient Position is Type 2C for CT and MR images
-        # without a Patient Orientation Code Sequence
-        if (sop_class in (CTImageStorage, MRImageStorage) and "PatientPosition" not in ds
-                and "PatientOrientationCodeSequence" not in ds):
-            ds.PatientPosition = None
         body_part = str(ds.get("BodyPartExamined", "") or "").upper()
         if ("Laterality" not in ds and "ImageLaterality" not in ds
                 and body_part not in UNPAIRED_BODY_PARTS):
@@ -335,6 +342,30 @@ class Converter:
         meta.ImplementationClassUID = IMPLEMENTATION_CLASS_UID
         meta.ImplementationVersionName = IMPLEMENTATION_VERSION_NAME
         ds.file_meta = meta
+
+
+def _copy_dataset(base: Dataset) -> Dataset:
+    """A copy of ``base`` that shares its (immutable or never mutated in
+    place) values: every element and sequence item is new, so setting a value
+    on the copy, at any depth, never changes ``base``."""
+    ds = Dataset()
+    ds.file_meta = FileMetaDataset()
+    _copy_elements(base, ds)
+    return ds
+
+
+def _copy_elements(src: Dataset, dst: Dataset) -> None:
+    for elem in src:
+        if elem.VR == "SQ":
+            items = []
+            for item in elem.value or []:
+                new = Dataset()
+                _copy_elements(item, new)
+                items.append(new)
+            value: object = Sequence(items)
+        else:
+            value = elem.value
+        dst.add(DataElement(elem.tag, elem.VR, value, already_converted=True))
 
 
 # ------------------------------------------------------------ character set

@@ -213,7 +213,9 @@ def _pages(img: Image.Image) -> Iterator[Image.Image]:
     """Every page, EXIF orientation applied (JPEG/TIFF), each fully loaded."""
     n = getattr(img, "n_frames", 1)
     for i, frame in enumerate(ImageSequence.Iterator(img)):
-        page = ImageOps.exif_transpose(frame) if n == 1 else frame.copy()
+        # EXIF orientation exists in JPEG, TIFF, WebP and MPO files only
+        exif = n == 1 and img.format in ("JPEG", "MPO", "TIFF", "WEBP")
+        page = ImageOps.exif_transpose(frame) if exif else frame.copy()
         if page is frame:
             page = frame.copy()
         page.load()

@@ -104,6 +104,9 @@ def remove_stale(ds: Dataset) -> list[Change]:
     """Remove everything the new pixels make stale (top level)."""
     changes = remove_where(ds, lambda t: t in STALE_PIXEL_TAGS, "stale after pixel change")
     changes += remove_where(ds, is_overlay_or_curve, "overlay/curve of the template pixels")
+    # PS3.5 7.2: group lengths (gggg,0000) are retired and stale after any change
+    changes += remove_where(ds, lambda t: t & 0xFFFF == 0 and t >> 16 != 0x0002,
+                            "retired group length", recursive=True)
     return changes
 
 

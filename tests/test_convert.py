@@ -300,11 +300,13 @@ class TestBatch:
     def test_crash_while_writing_leaves_no_partial_file(self, images, tmp_path, monkeypatch):
         folder, _ = images
 
-        def boom(self, filename, *a, **k):
-            Path(filename).write_bytes(b"half")
+        from dicom_rewrite.writer import DatasetWriter
+
+        def boom(data, tmp):
+            Path(tmp).write_bytes(data[: len(data) // 2])
             raise OSError("disk full")
 
-        monkeypatch.setattr(Dataset, "save_as", boom)
+        monkeypatch.setattr(DatasetWriter, "_dump", staticmethod(boom))
         (entry,) = convert_files([folder / "gray8.png"], CT, tmp_path / "out")
         assert entry["status"] == "error" and "disk full" in entry["error"]
         assert list((tmp_path / "out").iterdir()) == []
