@@ -185,9 +185,10 @@ def _coordinate(value: Any, name: str, where: str) -> int:
     except ValueError:
         pass
     try:
-        return _coordinate(float(text), name, where)
+        number = float(text)
     except ValueError:
         raise BoxError(f"{where}: {name} {value!r} is not a pixel number") from None
+    return _coordinate(number, name, where)
 
 
 def make_box(coords: Sequence[Any], *, label: Any = None, color: Any = None, frame: Any = None,

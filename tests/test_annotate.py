@@ -1,0 +1,670 @@
+"""annotate: box input, validation, exact burn-in pixels, derived-image tags,
+presentation states and the command line.
+
+The expected gray background is computed here, independently of
+dicom_rewrite.windowing, from PS3.3 C.11.1 (rescale) and C.11.2.1.2.1 (LINEAR
+window); the outline is computed here from the box corners."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import numpy as np
+import pydicom
+import pytest
+from pydicom.data import get_testdata_file
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.uid import (
+    ExplicitVRLittleEndian,
+    MultiFrameGrayscaleWordSecondaryCaptureImageStorage,
+    SecondaryCaptureImageStorage,
+    UltrasoundImageStorage,
+    generate_uid,
+)
+
+from dicom_rewrite.annotate import (
+    Annotator,
+    Box,
+    BoxError,
+    annotate_dataset,
+    annotate_with_gsps,
+    load_boxes,
+    outline_mask,
+    parse_box,
+    parse_color,
+    place_boxes,
+)
+from dicom_rewrite.cli import main
+from dicom_rewrite.errors import UsageError
+
+REPO = Path(__file__).resolve().parents[1]
+RED = (255, 0, 0)
+GREEN = (0, 255, 0)
+#: the abdomen preset, written out here (PS3.3 leaves presets to us; these are the documented ones)
+ABDOMEN = (50.0, 400.0)
+
+
+# ---------------------------------------------------------------- fixtures
+
+def ct_small() -> Dataset:
+    return pydicom.dcmread(get_testdata_file("CT_small.dcm"))
+
+
+def mr_small() -> Dataset:
+    return pydicom.dcmread(get_testdata_file("MR_small.dcm"))
+
+
+def template(name: str) -> Dataset:
+    return pydicom.dcmread(REPO / "templates" / name)
+
+
+def make_multiframe(frames: int = 3, rows: int = 40, cols: int = 56) -> Dataset:
+    """A small Multi-frame Grayscale Word SC image: signed 12-bit values,
+    rescale 2x - 100, one window, a different ramp on every frame."""
+    ds = Dataset()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.file_meta.MediaStorageSOPClassUID = MultiFrameGrayscaleWordSecondaryCaptureImageStorage
+    ds.SOPClassUID = MultiFrameGrayscaleWordSecondaryCaptureImageStorage
+    ds.SOPInstanceUID = generate_uid()
+    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    ds.PatientName = "Multi^Frame"
+    ds.PatientID = "MF-1"
+    ds.PatientBirthDate = "19700101"
+    ds.PatientSex = "O"
+    ds.StudyInstanceUID = generate_uid()
+    ds.SeriesInstanceUID = generate_uid()
+    ds.StudyDate, ds.StudyTime = "20240102", "101010"
+    ds.StudyID, ds.AccessionNumber, ds.ReferringPhysicianName = "7", "ACC7", ""
+    ds.Modality = "OT"
+    ds.SeriesNumber = 5
+    ds.InstanceNumber = 1
+    ds.ConversionType = "WSD"
+    ds.PatientOrientation = ""
+    ds.SeriesDescription = "ramp cine"
+    y, x = np.mgrid[0:rows, 0:cols]
+    arr = np.stack([((x * 37 + y * 11 + f * 300) % 2048 - 1024).astype(np.int16) for f in range(frames)])
+    ds.set_pixel_data(arr, "MONOCHROME2", 12, generate_instance_uid=False)
+    ds.NumberOfFrames = frames
+    ds.FrameIncrementPointer = 0x00181063
+    ds.FrameTime = 100
+    ds.RescaleIntercept = "-100"
+    ds.RescaleSlope = "2"
+    ds.RescaleType = "US"
+    ds.WindowCenter = "0"
+    ds.WindowWidth = "3000"
+    return ds
+
+
+def second_slice(ds: Dataset) -> Dataset:
+    """The same series, the next slice (same study, new instance)."""
+    other = copy.deepcopy(ds)
+    other.SOPInstanceUID = generate_uid()
+    other.file_meta.MediaStorageSOPInstanceUID = other.SOPInstanceUID
+    other.InstanceNumber = int(ds.get("InstanceNumber", 1)) + 1
+    if "ImagePositionPatient" in ds:
+        pos = [float(v) for v in ds.ImagePositionPatient]
+        other.ImagePositionPatient = [pos[0], pos[1], pos[2] + 5]
+    arr = ds.pixel_array.copy()
+    other.PixelData = np.ascontiguousarray(arr[::-1]).tobytes()
+    return other
+
+
+# ------------------------------------------------------- the expectation
+
+def expected_gray(stored: np.ndarray, slope: float, intercept: float, center: float, width: float,
+                  invert: bool) -> np.ndarray:
+    """PS3.3 C.11.1 then C.11.2.1.2.1 LINEAR, output range 0..255 (float)."""
+    x = stored.astype(np.float64) * slope + intercept
+    c, w = center, width
+    y = ((x - (c - 0.5)) / (w - 1) + 0.5) * 255
+    y = np.where(x <= c - 0.5 - (w - 1) / 2, 0.0, np.where(x > c - 0.5 + (w - 1) / 2, 255.0, y))
+    return 255.0 - y if invert else y
+
+
+def ring(box: Box, rows: int, cols: int, t: int) -> np.ndarray:
+    """The outline as the union of t nested rectangles (computed independently)."""
+    m = np.zeros((rows, cols), dtype=bool)
+    for i in range(t):
+        x0, y0, x1, y1 = box.x0 + i, box.y0 + i, box.x1 - i, box.y1 - i
+        if x0 > x1 or y0 > y1:
+            break
+        m[y0, x0:x1 + 1] = m[y1, x0:x1 + 1] = True
+        m[y0:y1 + 1, x0] = m[y0:y1 + 1, x1] = True
+    return m
+
+
+def check_pixels(out: Dataset, gray: np.ndarray, placed, thickness: int) -> None:
+    """Outline exactly the colour; label rectangles hold only the box colour
+    and the text colour; every other pixel gray and equal to ``gray`` +-1."""
+    rgb = out.pixel_array
+    rows, cols = gray.shape
+    assert rgb.shape == (rows, cols, 3) and rgb.dtype == np.uint8
+    outline = np.zeros((rows, cols), dtype=bool)
+    for p in placed:
+        m = ring(p.box, rows, cols, thickness)
+        assert np.array_equal(m, outline_mask(p.box, rows, cols, thickness))
+        outline |= m
+    labels = np.zeros((rows, cols), dtype=bool)
+    for p in placed:
+        m = ring(p.box, rows, cols, thickness)
+        assert (rgb[m] == p.color).all(), f"outline of {p.box} is not exactly {p.color}"
+        if p.box.label:
+            assert p.label_rect is not None
+            x0, y0, x1, y1 = p.label_rect
+            assert 0 <= x0 <= x1 < cols and 0 <= y0 <= y1 < rows
+            lab = np.zeros((rows, cols), dtype=bool)
+            lab[y0:y1 + 1, x0:x1 + 1] = True
+            assert not (lab & m).any(), "label covers its own outline"
+            px = rgb[lab & ~outline].reshape(-1, 3)
+            text = (0, 0, 0) if sum(np.multiply(p.color, (0.299, 0.587, 0.114))) >= 128 else (255, 255, 255)
+            is_box = (px == p.color).all(axis=1)
+            is_text = (px == text).all(axis=1)
+            assert (is_box | is_text).all(), "label pixels other than box and text colour"
+            assert is_text.sum() >= 5, "no legible text in the label"
+            labels |= lab
+    rest = ~(outline | labels)
+    r, g, b = (rgb[..., i][rest].astype(int) for i in range(3))
+    assert (r == g).all() and (g == b).all(), "background is not gray"
+    diff = np.abs(r - gray[rest])
+    assert diff.max() <= 1, f"background differs from the PS3.3 window by {diff.max()}"
+
+
+def _stored(ds: Dataset, frame: int | None = None) -> np.ndarray:
+    arr = ds.pixel_array
+    return arr[frame] if frame is not None else arr
+
+
+# ------------------------------------------------------------ box parsing
+
+class TestParseBox:
+    def test_ok(self):
+        assert parse_box("1,2,30,40", label="a") == Box(1, 2, 30, 40, "a")
+        assert parse_box(" 0 , 0 , 0 , 0 ") == Box(0, 0, 0, 0)
+        assert parse_box("1,2,3,4", frame=2).frame == 2
+
+    @pytest.mark.parametrize("text,msg", [
+        ("1,2,3", "expected X0,Y0,X1,Y1"),
+        ("1,2,3,4,5", "expected X0,Y0,X1,Y1"),
+        ("a,2,3,4", "x0 'a' is not a pixel number"),
+        ("1.5,2,3,4", "not a whole pixel number"),
+        ("5,2,3,4", "x1 < x0"),
+        ("1,9,3,4", "y1 < y0"),
+        ("1,,3,4", "expected X0,Y0,X1,Y1"),
+    ])
+    def test_bad(self, text, msg):
+        with pytest.raises(BoxError, match=msg):
+            parse_box(text)
+
+    def test_float_whole_numbers_accepted(self):
+        assert parse_box("1.0,2,3,4.0").corners == (1, 2, 3, 4)
+
+
+class TestParseColor:
+    @pytest.mark.parametrize("text,rgb", [("#FF0000", RED), ("#00ff00", GREEN), (" #0A0B0C ", (10, 11, 12))])
+    def test_ok(self, text, rgb):
+        assert parse_color(text) == rgb
+
+    @pytest.mark.parametrize("text", ["red", "#F00", "FF0000", "#GG0000", "#FF00001", ""])
+    def test_bad(self, text):
+        with pytest.raises(BoxError, match="is not #RRGGBB"):
+            parse_color(text)
+
+
+class TestLoadBoxes:
+    def test_json(self, tmp_path):
+        f = tmp_path / "b.json"
+        f.write_text(json.dumps({
+            "a.dcm": [{"box": [1, 2, 3, 4], "label": "x", "color": "#00FF00"}, [5, 6, 7, 8]],
+            "1.2.3": {"box": [0, 0, 9, 9], "frame": 2},
+        }))
+        got = load_boxes(f)
+        assert got["a.dcm"] == [Box(1, 2, 3, 4, "x", GREEN), Box(5, 6, 7, 8)]
+        assert got["1.2.3"] == [Box(0, 0, 9, 9, frame=2)]
+
+    def test_csv_with_and_without_header(self, tmp_path):
+        f = tmp_path / "b.csv"
+        f.write_text("file,x0,y0,x1,y1,label,color\na.dcm,1,2,3,4,tumour,#0000FF\na.dcm,5,6,7,8,,\n"
+                     "b.dcm,0,0,1,1\n")
+        got = load_boxes(f)
+        assert got["a.dcm"] == [Box(1, 2, 3, 4, "tumour", (0, 0, 255)), Box(5, 6, 7, 8)]
+        assert got["b.dcm"] == [Box(0, 0, 1, 1)]
+        g = tmp_path / "c.csv"
+        g.write_text("a.dcm,1,2,3,4,\"a, b\",#FFFFFF,3\n")
+        assert load_boxes(g)["a.dcm"] == [Box(1, 2, 3, 4, "a, b", (255, 255, 255), 3)]
+
+    @pytest.mark.parametrize("name,text,msg", [
+        ("b.json", '{"a.dcm": [{"box": [1, 2, 3, 4]}', "malformed JSON at line 1"),
+        ("b.json", '[1, 2]', "JSON must be an object"),
+        ("b.json", '{"a.dcm": [{"label": "x"}]}', "missing \"box\""),
+        ("b.json", '{"a.dcm": [{"box": [1, 2, 3]}]}', "box must be \\[x0, y0, x1, y1\\]"),
+        ("b.json", '{"a.dcm": [{"box": [1, 2, 3, 4], "colour": "#FF0000"}]}', "unknown field"),
+        ("b.json", '{"a.dcm": [{"box": [1, 2, 3, 4], "color": "blue"}]}', "colour 'blue' is not #RRGGBB"),
+        ("b.json", '{"a.dcm": [{"box": [1, 2, 3.5, 4]}]}', "not a whole pixel number"),
+        ("b.json", '{"a.dcm": [{"box": [1, 2, 3, 4], "frame": 0}]}', "frame 0 is invalid"),
+        ("b.json", '{"a.dcm": 5}', "expected a list of boxes"),
+        ("b.csv", "a.dcm,1,2\n", "line 1: expected file,x0,y0,x1,y1"),
+        ("b.csv", "a.dcm,1,2,3,x\n", "line 1: y1 'x' is not a pixel number"),
+        ("b.csv", "file,x0,y0,x1,y1\n\n", "no boxes found"),
+        ("b.csv", "file,x,y,w,h\n", "header must be"),
+        ("b.csv", ",1,2,3,4\n", "the file column is empty"),
+    ])
+    def test_bad(self, tmp_path, name, text, msg):
+        f = tmp_path / name
+        f.write_text(text)
+        with pytest.raises(BoxError, match=msg) as info:
+            load_boxes(f)
+        assert str(f) in str(info.value) and "\n" not in str(info.value)
+
+    def test_missing_file(self, tmp_path):
+        with pytest.raises(BoxError, match="box file not found"):
+            load_boxes(tmp_path / "none.json")
+
+
+class TestPlaceBoxes:
+    def test_outside_is_an_error(self):
+        with pytest.raises(BoxError, match=r"reaches outside the image \(columns 0..63, rows 0..47\); use --clip"):
+            place_boxes([Box(10, 10, 64, 20)], 48, 64, where="x.dcm")
+        with pytest.raises(BoxError, match="x.dcm: box \\[-1, 0, 5, 5\\]"):
+            place_boxes([Box(-1, 0, 5, 5)], 48, 64, where="x.dcm")
+
+    def test_clip(self):
+        placed = place_boxes([Box(-5, 40, 70, 60), Box(100, 100, 120, 120)], 48, 64, clip=True)
+        assert [p.box.corners for p in placed] == [(0, 40, 63, 47)]
+        assert placed[0].clipped
+
+    def test_labels_beside_the_box_and_off_every_outline(self):
+        rows, cols, t = 128, 128, 3
+        boxes = [Box(20, 30, 60, 70, "above"), Box(0, 0, 60, 15, "below"),
+                 Box(0, 0, 127, 127, "inside"), Box(80, 0, 100, 127, "side")]
+        for b in boxes:
+            (p,) = place_boxes([b], rows, cols, thickness=t)
+            x0, y0, x1, y1 = p.label_rect
+            assert 0 <= x0 <= x1 < cols and 0 <= y0 <= y1 < rows
+            lab = np.zeros((rows, cols), dtype=bool)
+            lab[y0:y1 + 1, x0:x1 + 1] = True
+            assert not (lab & ring(b, rows, cols, t)).any()
+        above = place_boxes([boxes[0]], rows, cols)[0].label_rect
+        assert above[3] == 29  # right above the top edge
+        below = place_boxes([boxes[1]], rows, cols)[0].label_rect
+        assert below[1] == 16
+
+    def test_long_label_is_shortened(self):
+        (p,) = place_boxes([Box(0, 10, 20, 20, "a very long label " * 10)], 48, 64)
+        assert p.label_text.endswith("...") and p.label_rect[2] < 64
+
+    def test_thickness(self):
+        with pytest.raises(UsageError, match="--thickness 0"):
+            place_boxes([Box(0, 0, 1, 1)], 8, 8, thickness=0)
+
+
+# ------------------------------------------------------- pixels and tags
+
+def _ct_expect(src: Dataset, center: float, width: float) -> np.ndarray:
+    return expected_gray(_stored(src), float(src.RescaleSlope), float(src.RescaleIntercept),
+                         center, width, invert=False)
+
+
+class TestPixels:
+    BOXES = [Box(20, 30, 60, 70, "tumour"), Box(80, 80, 100, 120, "cyst", GREEN), Box(5, 100, 12, 107)]
+
+    def _run(self, src, boxes=BOXES, **kw):
+        run = Annotator(**kw)
+        (ann,) = run.annotate(src, boxes)
+        return ann
+
+    def test_ct_preset(self):
+        src = ct_small()
+        ann = self._run(src, window="abdomen", thickness=3)
+        check_pixels(ann.dataset, _ct_expect(src, *ABDOMEN), ann.placed, 3)
+        assert (ann.window.center, ann.window.width) == ABDOMEN
+
+    @pytest.mark.parametrize("preset,cw", [("lung", (-600, 1500)), ("bone", (400, 1800)), ("brain", (40, 80))])
+    def test_ct_other_presets(self, preset, cw):
+        src = ct_small()
+        ann = self._run(src, window=preset)
+        check_pixels(ann.dataset, _ct_expect(src, *cw), ann.placed, 2)
+
+    def test_ct_explicit_window(self):
+        src = ct_small()
+        ann = self._run(src, window="100,701")
+        check_pixels(ann.dataset, _ct_expect(src, 100, 701), ann.placed, 2)
+
+    def test_ct_min_max_without_window(self):
+        src = ct_small()
+        assert "WindowCenter" not in src
+        ann = self._run(src)
+        hu = _stored(src) * float(src.RescaleSlope) + float(src.RescaleIntercept)
+        lo, hi = hu.min(), hu.max()
+        check_pixels(ann.dataset, (hu - lo) / (hi - lo) * 255, ann.placed, 2)
+        assert ann.window.source == "min-max"
+
+    def test_file_first_window(self):
+        src = template("ct.dcm")  # two windows: 40/400 and -600/1600
+        ann = self._run(src, boxes=[Box(10, 10, 40, 50, "x")])
+        slope, icpt = float(src.get("RescaleSlope", 1)), float(src.get("RescaleIntercept", 0))
+        gray = expected_gray(_stored(src), slope, icpt, 40, 400, invert=False)
+        check_pixels(ann.dataset, gray, ann.placed, 2)
+        assert ann.window.source == "file window 1"
+
+    def test_mr_file_window(self):
+        src = mr_small()
+        ann = self._run(src, boxes=[Box(4, 20, 30, 40, "lesion"), Box(40, 40, 60, 60)])
+        gray = expected_gray(_stored(src), 1, 0, float(src.WindowCenter), float(src.WindowWidth), False)
+        check_pixels(ann.dataset, gray, ann.placed, 2)
+
+    def test_monochrome1_is_inverted(self):
+        src = template("cr.dcm")
+        assert src.PhotometricInterpretation == "MONOCHROME1"
+        ann = self._run(src, boxes=[Box(30, 30, 90, 90, "opacity", (255, 255, 0))])
+        gray = expected_gray(_stored(src), 1, 0, float(src.WindowCenter), float(src.WindowWidth), True)
+        check_pixels(ann.dataset, gray, ann.placed, 2)
+        assert ann.window.inverted and ann.dataset.PhotometricInterpretation == "RGB"
+        # and the inversion is visible: the darkest stored values are the brightest
+        stored = _stored(src)
+        plain = Annotator().annotate(src, [Box(0, 0, 0, 0)])[0].dataset.pixel_array[..., 0]
+        plain[0, 0] = plain[0, 1]  # the 1-pixel box
+        assert plain[stored == stored.min()].min() > plain[stored == stored.max()].max()
+
+    def test_thin_box_fills_completely(self):
+        src = ct_small()
+        ann = self._run(src, boxes=[Box(10, 10, 12, 40)], window="abdomen", thickness=2)
+        assert (ann.dataset.pixel_array[10:41, 10:13] == RED).all()
+        check_pixels(ann.dataset, _ct_expect(src, *ABDOMEN), ann.placed, 2)
+
+    def test_source_is_not_modified(self):
+        src = ct_small()
+        before = copy.deepcopy(src)
+        self._run(src, window="abdomen")
+        assert src == before and src.PixelData == before.PixelData
+
+    def test_colour_source_keeps_us(self):
+        src = template("us.dcm")
+        ann = self._run(src, boxes=[Box(10, 10, 50, 50, "x")])
+        ds = ann.dataset
+        assert ds.SOPClassUID == UltrasoundImageStorage
+        rgb = ds.pixel_array
+        assert (rgb[ring(Box(10, 10, 50, 50), 96, 128, 2)] == RED).all()
+        # outside the outline and the label the pixels are the source's
+        mask = ring(Box(10, 10, 50, 50), 96, 128, 2)
+        x0, y0, x1, y1 = ann.placed[0].label_rect
+        mask[y0:y1 + 1, x0:x1 + 1] = True
+        assert np.array_equal(rgb[~mask], src.pixel_array[~mask])
+
+
+class TestTags:
+    def test_derived_annotation_tags(self):
+        src = ct_small()
+        ann = Annotator(window="abdomen").annotate(src, [Box(20, 30, 60, 70, "tumour")])[0]
+        ds = ann.dataset
+        assert ds.SOPClassUID == SecondaryCaptureImageStorage
+        assert ds.file_meta.TransferSyntaxUID == ExplicitVRLittleEndian
+        assert (ds.SamplesPerPixel, ds.PhotometricInterpretation, ds.PlanarConfiguration) == (3, "RGB", 0)
+        assert (ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation) == (8, 8, 7, 0)
+        assert list(ds.ImageType)[:2] == ["DERIVED", "SECONDARY"]
+        assert ds.BurnedInAnnotation == "YES"
+        (ref,) = ds.SourceImageSequence
+        assert ref.ReferencedSOPClassUID == src.SOPClassUID
+        assert ref.ReferencedSOPInstanceUID == src.SOPInstanceUID
+        assert "ReferencedFrameNumber" not in ref
+        assert "tumour" in ds.DerivationDescription and "center 50, width 400" in ds.DerivationDescription
+        assert ds.SeriesDescription.startswith("Annotations")
+        # same patient and study; new series and instance; geometry kept
+        for kw in ("PatientName", "PatientID", "PatientBirthDate", "StudyInstanceUID", "StudyID",
+                   "AccessionNumber", "FrameOfReferenceUID", "ImagePositionPatient",
+                   "ImageOrientationPatient", "PixelSpacing"):
+            assert ds[kw].value == src[kw].value, kw
+        assert ds.SeriesInstanceUID != src.SeriesInstanceUID
+        assert ds.SOPInstanceUID != src.SOPInstanceUID
+        assert ds.SeriesNumber == int(src.SeriesNumber) + 1000
+        assert ds.file_meta.MediaStorageSOPInstanceUID == ds.SOPInstanceUID
+        for kw in ("RescaleSlope", "RescaleIntercept", "WindowCenter", "WindowWidth"):
+            assert kw not in ds, kw
+
+    def test_one_series_for_all_slices_of_a_run(self):
+        a = ct_small()
+        b = second_slice(a)
+        run = Annotator(window="abdomen")
+        out = [run.annotate(s, [Box(1, 1, 20, 20)])[0].dataset for s in (a, b)]
+        assert out[0].SeriesInstanceUID == out[1].SeriesInstanceUID != a.SeriesInstanceUID
+        assert out[0].SOPInstanceUID != out[1].SOPInstanceUID
+        assert [d.InstanceNumber for d in out] == [1, 2]
+        assert out[1].ImagePositionPatient == b.ImagePositionPatient
+        assert [d.SourceImageSequence[0].ReferencedSOPInstanceUID for d in out] == [a.SOPInstanceUID, b.SOPInstanceUID]
+        # a second run is a second series
+        again = Annotator().annotate(a, [Box(1, 1, 20, 20)])[0].dataset
+        assert again.SeriesInstanceUID != out[0].SeriesInstanceUID
+
+    def test_annotate_dataset_api(self):
+        src = mr_small()
+        ds = annotate_dataset(src, [Box(1, 1, 10, 10, "a")], color="#00FF00", thickness=1)
+        assert (ds.pixel_array[1, 1:11] == GREEN).all()
+        assert ds.StudyInstanceUID == src.StudyInstanceUID
+
+
+class TestMultiFrame:
+    def test_frames_named_in_the_boxes(self):
+        src = make_multiframe()
+        run = Annotator(thickness=2)
+        anns = run.annotate(src, [Box(2, 2, 20, 20, "f1"), Box(30, 10, 50, 35, "f3", frame=3)])
+        assert [a.frame for a in anns] == [1, 3]
+        for ann in anns:
+            ds = ann.dataset
+            assert ds.SOPClassUID == SecondaryCaptureImageStorage and "NumberOfFrames" not in ds
+            assert ds.SourceImageSequence[0].ReferencedFrameNumber == ann.frame
+            gray = expected_gray(_stored(src, ann.frame - 1), 2, -100, 0, 3000, False)
+            check_pixels(ds, gray, ann.placed, 2)
+        assert anns[0].dataset.SeriesInstanceUID == anns[1].dataset.SeriesInstanceUID
+
+    def test_frame_that_does_not_exist(self):
+        with pytest.raises(BoxError, match="is on frame 4, but the image has 3 frame"):
+            Annotator().annotate(make_multiframe(), [Box(2, 2, 20, 20, frame=4)])
+
+    def test_per_frame_geometry_from_functional_groups(self):
+        src = make_multiframe(frames=2)
+        shared, f1, f2 = Dataset(), Dataset(), Dataset()
+        pm = Dataset()
+        pm.PixelSpacing = [0.5, 0.5]
+        pm.SliceThickness = 2
+        shared.PixelMeasuresSequence = [pm]
+        po = Dataset()
+        po.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
+        shared.PlaneOrientationSequence = [po]
+        for item, z in ((f1, 10), (f2, 12)):
+            pp = Dataset()
+            pp.ImagePositionPatient = [0, 0, z]
+            item.PlanePositionSequence = [pp]
+        src.SharedFunctionalGroupsSequence = [shared]
+        src.PerFrameFunctionalGroupsSequence = [f1, f2]
+        (ann,) = Annotator().annotate(src, [Box(1, 1, 5, 5, frame=2)])
+        assert [float(v) for v in ann.dataset.ImagePositionPatient] == [0, 0, 12]
+        assert [float(v) for v in ann.dataset.PixelSpacing] == [0.5, 0.5]
+
+
+class TestPresentationState:
+    def test_gsps_content(self):
+        src = ct_small()
+        ds, ps = annotate_with_gsps(src, [Box(20, 30, 60, 70, "tumour"), Box(80, 80, 100, 120)],
+                                    window="abdomen")
+        assert ps.SOPClassUID == "1.2.840.10008.5.1.4.1.1.11.1"
+        assert ps.Modality == "PR"
+        assert ps.StudyInstanceUID == src.StudyInstanceUID and ps.PatientID == src.PatientID
+        assert ps.SeriesInstanceUID not in (src.SeriesInstanceUID, ds.SeriesInstanceUID)
+        (series,) = ps.ReferencedSeriesSequence
+        assert series.SeriesInstanceUID == src.SeriesInstanceUID
+        assert series.ReferencedImageSequence[0].ReferencedSOPInstanceUID == src.SOPInstanceUID
+        (ga,) = ps.GraphicAnnotationSequence
+        assert ga.ReferencedImageSequence[0].ReferencedSOPInstanceUID == src.SOPInstanceUID
+        objs = ga.GraphicObjectSequence
+        assert [o.GraphicType for o in objs] == ["POLYLINE", "POLYLINE"]
+        assert all(o.GraphicAnnotationUnits == "PIXEL" for o in objs)
+        pts = np.array(objs[0].GraphicData).reshape(-1, 2)
+        assert pts.tolist() == [[20, 30], [61, 30], [61, 71], [20, 71], [20, 30]]  # closed
+        (text,) = ga.TextObjectSequence
+        assert text.UnformattedTextValue == "tumour" and text.BoundingBoxAnnotationUnits == "PIXEL"
+        (voi,) = ps.SoftcopyVOILUTSequence
+        assert (float(voi.WindowCenter), float(voi.WindowWidth)) == ABDOMEN
+        assert voi.VOILUTFunction == "LINEAR"
+        assert float(ps.RescaleIntercept) == float(src.RescaleIntercept)
+        assert ps.PresentationLUTShape == "IDENTITY"
+
+    def test_monochrome1_gsps_is_inverse(self):
+        _ds, ps = annotate_with_gsps(template("cr.dcm"), [Box(1, 1, 9, 9)])
+        assert ps.PresentationLUTShape == "INVERSE"
+
+    def test_multiframe_gsps_names_frames(self):
+        src = make_multiframe()
+        run = Annotator()
+        run.annotate(src, [Box(2, 2, 20, 20, frame=1), Box(3, 3, 9, 9, frame=3)])
+        ((ps, _notes),) = run.presentation_states()
+        frames = sorted(int(ga.ReferencedImageSequence[0].ReferencedFrameNumber)
+                        for ga in ps.GraphicAnnotationSequence)
+        assert frames == [1, 3]
+        assert float(ps.RescaleSlope) == 2 and float(ps.RescaleIntercept) == -100
+
+    def test_no_gsps_for_colour(self):
+        _ds, ps = annotate_with_gsps(template("us.dcm"), [Box(1, 1, 9, 9)])
+        assert ps is None
+
+
+# --------------------------------------------------------------- the CLI
+
+@pytest.fixture()
+def inputs(tmp_path) -> Path:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    a = ct_small()
+    a.save_as(folder / "slice1.dcm")
+    b = second_slice(a)
+    b.save_as(folder / "slice2.dcm")
+    make_multiframe().save_as(folder / "cine.dcm", enforce_file_format=True)
+    return folder
+
+
+def _one_error_line(capsys) -> str:
+    err = capsys.readouterr().err
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert len(lines) == 1 and "Traceback" not in err, err
+    return lines[0]
+
+
+class TestCli:
+    def test_box_and_label(self, inputs, tmp_path, capsys):
+        out = tmp_path / "out"
+        report = tmp_path / "r.json"
+        rc = main(["annotate", str(inputs / "slice1.dcm"), str(inputs / "slice2.dcm"),
+                   "--box", "20,30,60,70", "--label", "tumour", "--box", "80,80,100,120",
+                   "--window", "abdomen", "--thickness", "3", "--color", "#00FF00",
+                   "--out", str(out), "--report", str(report)])
+        assert rc == 0, capsys.readouterr().err
+        files = sorted(p.name for p in out.iterdir())
+        assert files == ["slice1_annotated.dcm", "slice2_annotated.dcm"]
+        ds = [pydicom.dcmread(out / f) for f in files]
+        assert ds[0].SeriesInstanceUID == ds[1].SeriesInstanceUID
+        assert (ds[0].pixel_array[30, 20:61] == GREEN).all()
+        entries = json.loads(report.read_text())
+        assert [e["status"] for e in entries] == ["ok", "ok"]
+        assert entries[0]["frames"][0]["window"]["center"] == 50
+
+    def test_boxes_json_by_name_and_uid_with_gsps(self, inputs, tmp_path, capsys):
+        uid = pydicom.dcmread(inputs / "slice2.dcm").SOPInstanceUID
+        f = tmp_path / "boxes.json"
+        f.write_text(json.dumps({
+            "slice1.dcm": [{"box": [20, 30, 60, 70], "label": "tumour", "color": "#0000FF"}],
+            uid: [{"box": [1, 1, 10, 10]}],
+            "cine.dcm": [{"box": [2, 2, 20, 20], "frame": 2}],
+        }))
+        out = tmp_path / "out"
+        rc = main(["annotate", str(inputs), "--boxes", str(f), "--gsps", "--out", str(out)])
+        assert rc == 0, capsys.readouterr().err
+        names = sorted(p.name for p in out.iterdir())
+        assert names == ["cine_f0002_annotated.dcm", "gsps_001.dcm", "gsps_002.dcm",
+                         "slice1_annotated.dcm", "slice2_annotated.dcm"]
+        s1 = pydicom.dcmread(out / "slice1_annotated.dcm")
+        assert (s1.pixel_array[30, 20:61] == (0, 0, 255)).all()
+        ps = [pydicom.dcmread(out / n) for n in names if n.startswith("gsps")]
+        refs = sorted(len(p.ReferencedSeriesSequence[0].ReferencedImageSequence) for p in ps)
+        assert refs == [1, 2]  # the CT series (2 slices), the cine (1 image)
+
+    def test_csv_and_skip_and_all(self, inputs, tmp_path, capsys):
+        f = tmp_path / "boxes.csv"
+        f.write_text("file,x0,y0,x1,y1,label,color\nslice1.dcm,1,1,10,10,a,#FF00FF\n")
+        out = tmp_path / "out"
+        report = tmp_path / "r.json"
+        assert main(["annotate", str(inputs), "--boxes", str(f), "--out", str(out),
+                     "--report", str(report)]) == 0
+        assert sorted(p.name for p in out.iterdir()) == ["slice1_annotated.dcm"]
+        status = {Path(e["input"]).name: e["status"] for e in json.loads(report.read_text())}
+        assert status == {"cine.dcm": "skipped", "slice1.dcm": "ok", "slice2.dcm": "skipped"}
+        out2 = tmp_path / "out2"
+        assert main(["annotate", str(inputs), "--boxes", str(f), "--all", "--out", str(out2)]) == 0
+        assert len(list(out2.iterdir())) == 2 + 3  # two slices + three frames
+
+    def test_clip(self, inputs, tmp_path):
+        out = tmp_path / "out"
+        assert main(["annotate", str(inputs / "slice1.dcm"), "--box", "100,100,200,200", "--clip",
+                     "--out", str(out)]) == 0
+        ds = pydicom.dcmread(out / "slice1_annotated.dcm")
+        assert (ds.pixel_array[127, 100:128] == RED).all() and (ds.pixel_array[100:128, 127] == RED).all()
+
+    def test_unreadable_input_is_exit_1(self, inputs, tmp_path, capsys):
+        bad = tmp_path / "bad.dcm"
+        bad.write_bytes(b"not dicom at all")
+        out = tmp_path / "out"
+        rc = main(["annotate", str(inputs / "slice1.dcm"), str(bad), "--box", "1,1,5,5", "--out", str(out)])
+        assert rc == 1
+        assert "bad.dcm: not a DICOM file" in capsys.readouterr().err
+        assert [p.name for p in out.iterdir()] == ["slice1_annotated.dcm"]
+
+    @pytest.mark.parametrize("args,boxfile,msg", [
+        (["--box", "1,1,128,10"], None, "reaches outside the image"),
+        (["--box", "1,1,10"], None, "expected X0,Y0,X1,Y1"),
+        (["--box", "1,1,10,10", "--color", "red"], None, "colour 'red' is not #RRGGBB"),
+        (["--box", "1,1,10,10", "--thickness", "0"], None, "--thickness 0"),
+        (["--box", "1,1,10,10", "--window", "wide"], None, "--window 'wide'"),
+        ([], '{"slice1.dcm": [{"box": [1, 1, 10, 10]}', "malformed JSON"),
+        ([], '{"nosuch.dcm": [{"box": [1, 1, 10, 10]}]}', "key 'nosuch.dcm' matches no input"),
+        ([], '{"slice1.dcm": [{"box": [1, 1, 10, 10], "color": "#12345"}]}', "is not #RRGGBB"),
+        ([], '{"slice2.dcm": [{"box": [120, 1, 130, 10]}]}', "slice2.dcm: box \\[120, 1, 130, 10\\] reaches outside"),
+        ([], '{"cine.dcm": [{"box": [1, 1, 10, 10], "frame": 9}]}', "on frame 9, but the image has 3"),
+    ])
+    def test_bad_box_input_writes_nothing(self, inputs, tmp_path, capsys, args, boxfile, msg):
+        out = tmp_path / "out"
+        argv = ["annotate", str(inputs / "slice1.dcm"), str(inputs / "slice2.dcm"), str(inputs / "cine.dcm")]
+        if boxfile is not None:
+            f = tmp_path / "boxes.json"
+            f.write_text(boxfile)
+            argv += ["--boxes", str(f)]
+        argv += [*args, "--out", str(out), "--report", str(tmp_path / "r.json")]
+        assert main(argv) == 2
+        line = _one_error_line(capsys)
+        assert pytest.importorskip("re").search(msg, line), line
+        assert not out.exists() and not (tmp_path / "r.json").exists()
+
+    def test_box_and_boxes_are_exclusive(self, inputs, tmp_path, capsys):
+        f = tmp_path / "b.json"
+        f.write_text("{}")
+        assert main(["annotate", str(inputs), "--boxes", str(f), "--box", "1,1,2,2",
+                     "--out", str(tmp_path / "o")]) == 2
+        assert "not both" in _one_error_line(capsys)
+
+    def test_label_without_box_is_usage(self, inputs, tmp_path, capsys):
+        with pytest.raises(SystemExit) as info:
+            main(["annotate", str(inputs), "--label", "x", "--out", str(tmp_path / "o")])
+        assert info.value.code == 2
+        assert "--label must follow a --box" in capsys.readouterr().err
+
+    def test_frame_option(self, inputs, tmp_path):
+        out = tmp_path / "out"
+        assert main(["annotate", str(inputs / "cine.dcm"), "--box", "1,1,9,9", "--frame", "3",
+                     "--out", str(out)]) == 0
+        (f,) = out.iterdir()
+        assert f.name == "cine_f0003_annotated.dcm"
+        assert pydicom.dcmread(f).SourceImageSequence[0].ReferencedFrameNumber == 3
+
+    def test_inputs_are_untouched(self, inputs, tmp_path):
+        before = {p.name: p.read_bytes() for p in inputs.iterdir()}
+        main(["annotate", str(inputs), "--box", "1,1,9,9", "--all", "--gsps", "--out", str(tmp_path / "o")])
+        assert {p.name: p.read_bytes() for p in inputs.iterdir()} == before
