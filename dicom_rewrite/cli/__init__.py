@@ -20,6 +20,7 @@ from dicom_rewrite.errors import EXIT_USAGE, DicomRewriteError, one_line
 COMMANDS: dict[str, tuple[str, str]] = {
     "convert": ("dicom_rewrite.cli.convert", "images -> DICOM in a template's dialect"),
     "export": ("dicom_rewrite.cli.export", "DICOM files, folders, DICOMDIR -> PNG/JPEG"),
+    "annotate": ("dicom_rewrite.cli.annotate", "burn boxes and labels into RGB copies of DICOM images (+ GSPS)"),
     "profile": ("dicom_rewrite.cli.profile", "check, describe (JSON Schema) and start YAML site profiles"),
     "series": ("dicom_rewrite.cli.series", "a volume (.npy, .npz, NIfTI) -> one DICOM series"),
 }
