@@ -109,7 +109,13 @@ class Template:
             ds = dcmread(p)
         except FileNotFoundError:
             raise TemplateError(f"{p}: template not found") from None
-        except (InvalidDicomError, EOFError, ValueError, OSError) as exc:
+        except InvalidDicomError as exc:
+            # a dataset without the Part 10 header (old archives): accept it
+            # only if it parses and says what it is
+            ds = _read_headerless(p)
+            if ds is None:
+                raise TemplateError(f"{p}: not a readable DICOM file ({exc})") from None
+        except (EOFError, ValueError, OSError) as exc:
             raise TemplateError(f"{p}: not a readable DICOM file ({exc})") from None
         return cls.from_dataset(ds, p)
 
@@ -137,6 +143,15 @@ class Template:
         except (LookupError, ValueError, KeyError, TypeError) as exc:
             raise TemplateError(f"{name}: cannot read its attributes ({exc})") from None
         return cls(plain, path)
+
+
+def _read_headerless(path: Path) -> Dataset | None:
+    try:
+        ds = dcmread(path, force=True)
+        ok = "SOPClassUID" in ds and UID(str(ds.SOPClassUID)).is_valid
+    except Exception:  # noqa: BLE001 - any failure means "not DICOM"
+        return None
+    return ds if ok else None
 
 
 @dataclass
