@@ -50,9 +50,11 @@ from typing import Any
 
 import numpy as np
 from pydicom import dcmread
+from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 from pydicom.sequence import Sequence as DicomSequence
+from pydicom.tag import Tag
 from pydicom.uid import UID
 
 from dicom_rewrite import __version__
@@ -113,6 +115,7 @@ MODEL_NAME = "dicom-rewrite annotate"
 #: a series number far from the scanner's (added to the largest source series number)
 SERIES_NUMBER_OFFSET = 1000
 
+_PIXEL_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
 _COLOR_RE = re.compile(r"^#([0-9A-Fa-f]{6})$")
 _CSV_FIELDS = ("file", "x0", "y0", "x1", "y1", "label", "color", "frame")
 
@@ -694,12 +697,13 @@ class Annotator:
         patient = str(src.get("PatientID", "") or "")
         series_uid = self.uid_map.get(f"<annotation series:{study}>", patient)
         number = self._number(study, src)
+        # the template: the source's elements (shared, never changed) with a
+        # new Series Instance UID element (a new object, not a changed value)
         tpl = Dataset()
-        tpl.update(src)  # shallow: the source is never modified
-        for kw in ("PixelData", "FloatPixelData", "DoubleFloatPixelData"):
-            if kw in tpl:
-                del tpl[kw]
-        tpl.SeriesInstanceUID = series_uid
+        for elem in src:
+            if elem.keyword not in _PIXEL_KEYWORDS:
+                tpl.add(elem)
+        tpl.add(DataElement(Tag("SeriesInstanceUID"), "UI", series_uid))
         converter = Converter(Template.from_dataset(tpl), self.profile,
                               transfer_syntax="explicit-vr-little-endian", started=self.started,
                               uid_map=self.uid_map)
@@ -921,7 +925,7 @@ def _header(ds: Dataset) -> Dataset:
     """A copy of ``ds`` without its pixel data (for references and GSPS)."""
     h = Dataset()
     for elem in ds:
-        if elem.keyword in ("PixelData", "FloatPixelData", "DoubleFloatPixelData"):
+        if elem.keyword in _PIXEL_KEYWORDS:
             continue
         h.add(copy.deepcopy(elem))
     if hasattr(ds, "file_meta"):
