@@ -71,7 +71,6 @@ from dicom_rewrite.fileio import NameAllocator, iter_input_files, sanitise_compo
 from dicom_rewrite.pixels import PixelPlan
 from dicom_rewrite.profile import (
     Identity,
-    PixelPolicy,
     Profile,
     SopClassMode,
     UidMode,
@@ -570,7 +569,7 @@ def _annotation_profile(profile: Profile | None) -> Profile:
         identity=Identity.KEEP,
         uids=dataclasses.replace(base.uids, study=UidMode.KEEP, series=UidMode.KEEP,
                                  frame_of_reference=UidMode.KEEP),
-        pixel=PixelPolicy(transfer_syntax="explicit-vr-little-endian", sop_class=sop),
+        pixel=dataclasses.replace(base.pixel, transfer_syntax="explicit-vr-little-endian", sop_class=sop),
     )
 
 

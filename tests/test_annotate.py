@@ -676,6 +676,18 @@ class TestCli:
         assert f.name == "cine_f0003_annotated.dcm"
         assert pydicom.dcmread(f).SourceImageSequence[0].ReferencedFrameNumber == 3
 
+    def test_profile_rules_apply_but_identity_and_study_are_kept(self, inputs, tmp_path):
+        prof = tmp_path / "p.yaml"
+        prof.write_text('identity: strip\nuids:\n  study: new\nset:\n  InstitutionName: "Annotation Lab"\n')
+        out = tmp_path / "out"
+        assert main(["annotate", str(inputs / "slice1.dcm"), "--box", "1,1,9,9", "--profile", str(prof),
+                     "--out", str(out)]) == 0
+        ds = pydicom.dcmread(out / "slice1_annotated.dcm")
+        src = pydicom.dcmread(inputs / "slice1.dcm")
+        assert ds.InstitutionName == "Annotation Lab"
+        assert (ds.PatientID, ds.PatientName, ds.StudyInstanceUID) == (src.PatientID, src.PatientName,
+                                                                        src.StudyInstanceUID)
+
     def test_inputs_are_untouched(self, inputs, tmp_path):
         before = {p.name: p.read_bytes() for p in inputs.iterdir()}
         main(["annotate", str(inputs), "--box", "1,1,9,9", "--all", "--gsps", "--out", str(tmp_path / "o")])
