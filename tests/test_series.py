@@ -468,3 +468,47 @@ class TestCli:
         assert rc == 0
         ds = _read_all(tmp_path / "o")[0]
         assert [float(v) for v in ds.ImagePositionPatient] == [-10, -20.5, -30]
+
+
+class TestProfile:
+    PROFILE = """\
+version: 1
+identity: strip
+uids:
+  key: "series-test-key-0123456789"
+  study: hash
+  series: hash
+  instance: hash
+  frame_of_reference: hash
+set:
+  PatientName: "ANON^{stem}"
+  PatientID: "ANON0001"
+  SeriesDescription: "Synthetic {stem}"
+"""
+
+    def test_profile_applies_and_hash_uids_are_stable(self, npy, tmp_path):
+        prof = tmp_path / "p.yaml"
+        prof.write_text(self.PROFILE)
+        runs = []
+        for out in (tmp_path / "a", tmp_path / "b"):
+            assert main(["series", str(npy), "--template", str(CT), "--out", str(out),
+                         "--profile", str(prof)]) == 0
+            runs.append(_read_all(out))
+        for dss in runs:
+            assert {str(d.PatientName) for d in dss} == {"ANON^vol"}
+            assert {d.SeriesDescription for d in dss} == {"Synthetic vol"}
+            assert len({d.SeriesInstanceUID for d in dss}) == 1
+            assert len({d.FrameOfReferenceUID for d in dss}) == 1
+            assert len({d.SOPInstanceUID for d in dss}) == SHAPE[0]
+        a, b = runs
+        assert [d.SOPInstanceUID for d in a] == [d.SOPInstanceUID for d in b]  # keyed hash
+        assert a[0].SeriesInstanceUID == b[0].SeriesInstanceUID
+
+    def test_bad_profile_exit_2_nothing_written(self, npy, tmp_path, capsys):
+        prof = tmp_path / "p.yaml"
+        prof.write_text("version: 1\nidentity: maybe\n")
+        rc = main(["series", str(npy), "--template", str(CT), "--out", str(tmp_path / "o"),
+                   "--profile", str(prof)])
+        assert rc == 2
+        assert len(capsys.readouterr().err.strip().splitlines()) == 1
+        assert not (tmp_path / "o").exists()

@@ -207,3 +207,18 @@ def test_nifti_options_override_affine(sitk, tmp_path):
     assert dicom.GetSpacing() == pytest.approx((1, 2, 4), abs=1e-6)
     assert dicom.GetOrigin() == pytest.approx((1, 2, 3), abs=1e-6)
     assert _direction(dicom) == pytest.approx(_direction(nifti), abs=1e-5)  # kept
+
+
+@pytest.mark.parametrize("ts", ["rle", "jpeg-ls-lossless", "jpeg2000-lossless"])
+def test_compressed_series_reads_back(sitk, tmp_path, ts):
+    vol = _volume("uint16")
+    src = tmp_path / "vol.npy"
+    np.save(src, vol)
+    out = tmp_path / "out"
+    rc = main(["series", str(src), "--template", str(CT), "--out", str(out),
+               "--spacing", "2,1,1", "--transfer-syntax", ts])
+    assert rc == 0
+    img = read_series(sitk, out)
+    assert np.array_equal(sitk.GetArrayFromImage(img), vol)
+    assert img.GetSpacing() == pytest.approx((1, 1, 2))
+    _assert_all_clean(out)
