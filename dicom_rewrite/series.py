@@ -532,12 +532,13 @@ def _non_finite(volume: Volume) -> str:
 
 
 def _integer_valued(volume: Volume) -> bool:
+    # slice by slice: np.mod makes a temporary as large as its input
     for k0, k1 in volume.chunks():
-        slab = volume.slab(k0, k1)
-        ok = bool(np.all(np.equal(np.mod(slab, 1), 0)))
+        for k in range(k0, k1):
+            if not bool(np.all(np.equal(np.mod(volume.slice(k), 1), 0))):
+                volume.release()
+                return False
         volume.release()
-        if not ok:
-            return False
     return True
 
 

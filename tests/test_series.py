@@ -512,3 +512,28 @@ set:
         assert rc == 2
         assert len(capsys.readouterr().err.strip().splitlines()) == 1
         assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("dtype", ["int16", "float32"])
+def test_no_copy_of_the_volume(tmp_path, dtype):
+    """Python-side allocations while converting a memory-mapped volume stay
+    far below the volume's size (numpy reports to tracemalloc)."""
+    import tracemalloc
+
+    shape = (32, 256, 256)  # 4 MB int16, 8 MB float32
+    src = tmp_path / "big.npy"
+    arr = np.lib.format.open_memmap(src, mode="w+", dtype=dtype, shape=shape)
+    for k in range(shape[0]):
+        arr[k] = (np.arange(shape[1] * shape[2]).reshape(shape[1:]) % 1000) * (1 if dtype == "int16" else 0.01)
+    arr.flush()
+    del arr
+    S.write_series(np.zeros((1, 4, 4), dtype), CT, tmp_path / "warm")  # load IOD tables first
+    tracemalloc.start()
+    try:
+        S.write_series(src, CT, tmp_path / "out")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    volume_bytes = int(np.prod(shape)) * np.dtype(dtype).itemsize
+    assert len(list((tmp_path / "out").glob("*.dcm"))) == shape[0]
+    assert peak < volume_bytes / 4, f"peak {peak} bytes for a {volume_bytes}-byte volume"
