@@ -139,6 +139,16 @@ def parse_color(text: str, where: str = "--color") -> RGB:
     return int(h[0:2], 16), int(h[2:4], 16), int(h[4:6], 16)
 
 
+def _rgb_tuple(value: Sequence[int]) -> RGB:
+    try:
+        r, g, b = (int(v) for v in value)
+    except (TypeError, ValueError):
+        raise BoxError(f"colour {value!r} is not (r, g, b) or #RRGGBB") from None
+    if not all(0 <= v <= 255 for v in (r, g, b)):
+        raise BoxError(f"colour {value!r}: each component must be 0..255")
+    return r, g, b
+
+
 def color_text(rgb: RGB) -> str:
     return "#{:02X}{:02X}{:02X}".format(*rgb)
 
@@ -640,7 +650,7 @@ class Annotator:
     ) -> None:
         _check_thickness(thickness)
         self.window = resolve_window(window)
-        self.color = parse_color(color) if isinstance(color, str) else tuple(color)  # type: ignore[assignment]
+        self.color: RGB = parse_color(color) if isinstance(color, str) else _rgb_tuple(color)
         self.thickness = thickness
         self.clip = clip
         self.started = started or datetime.now()
@@ -771,7 +781,6 @@ class Annotator:
             GraphicObject,
             GrayscaleSoftcopyPresentationState,
             SoftcopyVOILUTTransformation,
-            TextJustificationValues,
         )
 
         study, _series, _rows, _cols, modality, shape = key
@@ -809,7 +818,7 @@ class Annotator:
                         bbox = (float(x0), float(y0), float(x1 + 1), float(y1 + 1))
                     else:  # no room for the burned-in label: put it at the box
                         bbox = (float(p.box.x0), float(p.box.y0), float(p.box.x1 + 1), float(p.box.y1 + 1))
-                    texts.append(TextObject_(p.box.label, bbox))
+                    texts.append(_text_object(p.box.label, bbox))
                 graphic_annotations.append(GraphicAnnotation(
                     referenced_images=[ref], graphic_layer=layers[c],
                     referenced_frame_number=a.frame if multi else None,
@@ -875,7 +884,7 @@ class Annotator:
         return gsps
 
 
-def TextObject_(text: str, bbox: tuple[float, float, float, float]) -> Any:  # noqa: N802
+def _text_object(text: str, bbox: tuple[float, float, float, float]) -> Any:
     """A text object in PIXEL units, left-justified in ``bbox``."""
     from highdicom.pr import AnnotationUnitsValues, TextJustificationValues, TextObject
 
@@ -1176,8 +1185,6 @@ def annotate_files(
         frames = range(1, _frame_count(inp.header) + 1) if all_slices else None
         try:
             plans[i] = run.plan(inp.header, mine, frames=frames, where=str(inp.path))
-        except BoxError:
-            raise
         except InputError as exc:
             inp.error = one_line(exc)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import io
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -301,6 +302,11 @@ class TestPlaceBoxes:
     def test_long_label_is_shortened(self):
         (p,) = place_boxes([Box(0, 10, 20, 20, "a very long label " * 10)], 48, 64)
         assert p.label_text.endswith("...") and p.label_rect[2] < 64
+
+    def test_colour_tuple(self):
+        assert Annotator(color=(1, 2, 3)).color == (1, 2, 3)
+        with pytest.raises(BoxError, match="each component must be 0..255"):
+            Annotator(color=(0, 0, 256))
 
     def test_thickness(self):
         with pytest.raises(UsageError, match="--thickness 0"):
@@ -652,7 +658,7 @@ class TestCli:
         argv += [*args, "--out", str(out), "--report", str(tmp_path / "r.json")]
         assert main(argv) == 2
         line = _one_error_line(capsys)
-        assert pytest.importorskip("re").search(msg, line), line
+        assert re.search(msg, line), line
         assert not out.exists() and not (tmp_path / "r.json").exists()
 
     def test_box_and_boxes_are_exclusive(self, inputs, tmp_path, capsys):

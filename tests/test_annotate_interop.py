@@ -104,7 +104,8 @@ def test_outputs_valid_and_render_in_dcmtk(name, path, tmp_path):
         assert _value(dump, "0028,0100") == "8"
         assert "=LittleEndianExplicit" in dump
         assert _value(dump, "0020,000d") == src.StudyInstanceUID
-        assert _value(dump, "0008,1155") == src.SOPInstanceUID  # Source Image Sequence
+        source_seq = dump[dump.index("(0008,2112)"):]  # Source Image Sequence
+        assert _value(source_seq, "0008,1155") == src.SOPInstanceUID
         ds = pydicom.dcmread(img)
         rendered = _dcmj2pnm(img, tmp_path / (img.stem + ".png"))
         assert np.array_equal(rendered, ds.pixel_array), f"dcmtk renders {img.name} differently"
