@@ -242,6 +242,7 @@ class Converter:
         profile_changes = self.profile.apply(ds, ctx)
         changes += profile_changes
         set_by_profile = {c.tag for c in profile_changes if c.action != "removed"}
+        self._set_clock(ds)
         self._set_uids(ds, set_by_profile, ctx)
         self._complete_iod(ds, plan.sop_class, notes)
         fix_character_set(ds)
@@ -262,6 +263,15 @@ class Converter:
                 out.append(Change(int(elem.tag), "removed", f"not in the {sop_class.name} IOD"))
         return out
 
+    def _set_clock(self, ds: Dataset) -> None:
+        """Dates and times the outputs need and neither the template (after
+        the scrub) nor the profile gave: the batch start."""
+        now = self.started.strftime("%Y%m%d"), self.started.strftime("%H%M%S")
+        for date_kw, time_kw in _CLOCK_ATTRS:
+            if not ds.get(date_kw):
+                setattr(ds, date_kw, now[0])
+                setattr(ds, time_kw, now[1])
+
     def _set_image_attributes(self, ds: Dataset, raster: Raster, plan: PixelPlan,
                               index: int) -> None:
         old_type = [str(v) for v in self.template.dataset.get("ImageType", []) or []]
@@ -274,12 +284,11 @@ class Converter:
         if not ds.get("Modality"):
             ds.Modality = plan.rules.modality
         ds.InstanceNumber = index
-        now = self.started.strftime("%Y%m%d"), self.started.strftime("%H%M%S")
-        for date_kw, time_kw in _CLOCK_ATTRS:
-            if not ds.get(date_kw):
-                setattr(ds, date_kw, now[0])
-                setattr(ds, time_kw, now[1])
-        ds.ContentDate, ds.ContentTime = now
+        # the template's content/instance-creation times describe its own
+        # pixels: stale (set again from the batch clock after the profile)
+        for kw in ("ContentDate", "ContentTime", "InstanceCreationDate", "InstanceCreationTime"):
+            if kw in ds:
+                del ds[kw]
         if raster.lossy_method:
             # PS3.3 C.7.6.1.1.5: once lossy, always flagged, with ratio and method
             ds.LossyImageCompression = "01"

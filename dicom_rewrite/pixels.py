@@ -41,7 +41,7 @@ def plan_pixels(template_class: str, raster: Raster, mode: str = "auto") -> Pixe
     kind = f"{raster.samples}-sample {raster.bits}-bit{' signed' if raster.signed else ''}"
     target = tclass if mode != "secondary-capture" else iod.SECONDARY_CAPTURE
     ok, bits = iod.fits(target, samples=raster.samples, bits=raster.bits, signed=raster.signed)
-    reason = ""
+    reason = "the profile asks for pixel.sop_class: secondary-capture" if target != tclass else ""
     if not ok:
         name = tclass.name if tclass.is_valid else str(tclass)
         if mode == "keep":
