@@ -35,7 +35,7 @@ def _profile(profile: str | Path | Profile | None) -> Profile:
         return DEFAULT_PROFILE
     if isinstance(profile, Profile):
         return profile
-    from dicom_rewrite.profile import load_profile  # type: ignore[attr-defined]
+    from dicom_rewrite.profile import load_profile
 
     return load_profile(profile)
 
