@@ -190,6 +190,7 @@ class Converter:
         self.uid_map = uid_map or UidMap(profile.uids.root, profile.uids.key)
         self.base, self.base_changes = self._scrubbed_base()
         self._missing_cache: dict[tuple[str, frozenset[int]], list[tuple[str, str]]] = {}
+        self._modules_cache: dict[tuple[str, frozenset[int]], list[str]] = {}
 
     def _scrubbed_base(self) -> tuple[Dataset, list[Change]]:
         ds = copy.deepcopy(self.template.dataset)
@@ -305,7 +306,7 @@ class Converter:
             if int(iod.tag(kw)) in set_by_profile:
                 continue
             if (kw == "FrameOfReferenceUID" and kw not in self.template.dataset
-                    and "frame-of-reference" not in iod.modules_present(ds, ds.SOPClassUID)):
+                    and "frame-of-reference" not in self._modules(ds, ds.SOPClassUID)):
                 continue
             mode = getattr(pol, level).value
             # study/series/FoR: one per template and patient, never per input
@@ -319,6 +320,14 @@ class Converter:
                 f"{ctx.name}\x00{ctx.index}",
             )
 
+    def _modules(self, ds: Dataset, sop_class: UID) -> list[str]:
+        """:func:`iod.modules_present`, memoised on the set of tags present
+        (every output of a batch has the same set, so this runs once)."""
+        key = (str(sop_class), frozenset(ds._dict))
+        if key not in self._modules_cache:
+            self._modules_cache[key] = iod.modules_present(ds, sop_class)
+        return self._modules_cache[key]
+
     def _complete_iod(self, ds: Dataset, sop_class: UID, notes: list[str]) -> None:
         """Add what the IOD requires and the template lacked (Type 1 defaults,
         empty Type 2)."""
@@ -327,7 +336,7 @@ class Converter:
         if missing is None:
             missing = self._missing_cache[key] = [
                 (kw, typ)
-                for module in iod.modules_present(ds, sop_class)
+                for module in self._modules(ds, sop_class)
                 for kw, typ in iod.module_top_level(module)
                 if kw not in ds and (typ == "2" or (typ == "1" and kw in TYPE1_DEFAULTS))
             ]

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 from pydicom.filebase import DicomBytesIO
 from pydicom.filewriter import (
@@ -71,8 +72,12 @@ class DatasetWriter:
         charset = ds._character_set
         encodings = tuple(charset) if isinstance(charset, list) else (charset,)
         parts = [out.getvalue()]
-        for tag in sorted(ds._dict):
-            elem = ds[tag]
+        elements = ds._dict
+        # sort plain ints: BaseTag's Python-level __lt__ is slow
+        for tag in sorted(map(int, elements)):
+            elem = elements[tag]
+            if not isinstance(elem, DataElement):  # a raw element: let pydicom convert it
+                elem = ds[tag]
             if " or " in elem.VR:
                 elem = correct_ambiguous_vr_element(elem, ds, True)
             value = elem.value

@@ -8,6 +8,9 @@ Usage::
 * ``gray8.png``     256x256, 8-bit grayscale (mode ``L``): gradient + shapes
 * ``gray16.png``    256x256, 16-bit grayscale (mode ``I;16``), values 0..4000
 * ``photo_rgb.jpg`` 320x240, RGB JPEG (quality 85, 4:2:0): a synthetic landscape
+* ``volume.npy``    12x64x64 int16 (slice, row, column): a sphere phantom in
+                    CT-like values (-1000 air, 40 tissue, 700 bone shell), for
+                    ``dicom-rewrite series``
 
 Everything is computed with integer numpy arithmetic (no random numbers), and
 Pillow writes no timestamps into PNG/JPEG, so re-running gives identical files
@@ -101,6 +104,15 @@ def make_photo_rgb() -> Image.Image:
     return Image.fromarray(np.clip(rgb, 0, 255).astype(np.uint8))
 
 
+def make_volume() -> np.ndarray:
+    z, y, x = np.mgrid[0:12, 0:64, 0:64].astype(np.int64)
+    r2 = (4 * (z - 6)) ** 2 + (y - 32) ** 2 + (x - 32) ** 2
+    vol = np.full((12, 64, 64), -1000, dtype=np.int64)
+    vol[r2 <= 26 * 26] = 700
+    vol[r2 <= 22 * 22] = 40 + (x[r2 <= 22 * 22] - 32)
+    return vol.astype("<i2")
+
+
 def build_all(outdir: Path) -> list[Path]:
     outdir.mkdir(parents=True, exist_ok=True)
     out = []
@@ -112,6 +124,9 @@ def build_all(outdir: Path) -> list[Path]:
     out.append(p)
     p = outdir / "photo_rgb.jpg"
     make_photo_rgb().save(p, format="JPEG", quality=85, subsampling="4:2:0", optimize=False)
+    out.append(p)
+    p = outdir / "volume.npy"
+    np.save(p, make_volume())
     out.append(p)
     return out
 

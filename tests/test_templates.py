@@ -260,7 +260,7 @@ def test_build_templates_is_byte_identical(tmp_path):
         )
 
 
-SAMPLE_FILES = ("gray8.png", "gray16.png", "photo_rgb.jpg")
+SAMPLE_FILES = ("gray8.png", "gray16.png", "photo_rgb.jpg", "volume.npy")
 
 
 def test_make_samples_is_byte_identical(tmp_path):
@@ -278,6 +278,9 @@ def test_sample_images():
 
     for fname in SAMPLE_FILES:
         assert (SAMPLES / fname).stat().st_size < 100_000, fname
+    vol = np.load(SAMPLES / "volume.npy")
+    assert vol.shape == (12, 64, 64) and vol.dtype == np.int16
+    assert vol.min() == -1000 and vol.max() == 700
     with Image.open(SAMPLES / "gray8.png") as im:
         assert (im.format, im.mode, im.size) == ("PNG", "L", (256, 256))
         a = np.asarray(im)
