@@ -21,6 +21,7 @@ from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.errors import InvalidDicomError
 from pydicom.sequence import Sequence
+from pydicom.tag import BaseTag
 from pydicom.uid import UID, CTImageStorage, MRImageStorage
 
 from dicom_rewrite import __version__, iod, syntax
@@ -82,6 +83,8 @@ _CLOCK_ATTRS = (
     ("ContentDate", "ContentTime"),
     ("InstanceCreationDate", "InstanceCreationTime"),
 )
+
+_CLOCK_TAGS = tuple((BaseTag(iod.tag(d)), BaseTag(iod.tag(t))) for d, t in _CLOCK_ATTRS)
 
 #: levels whose UIDs the engine owns: (level, keyword)
 UID_LEVELS = (
@@ -267,11 +270,13 @@ class Converter:
     def _set_clock(self, ds: Dataset) -> None:
         """Dates and times the outputs need and neither the template (after
         the scrub) nor the profile gave: the batch start."""
-        now = self.started.strftime("%Y%m%d"), self.started.strftime("%H%M%S")
-        for date_kw, time_kw in _CLOCK_ATTRS:
-            if not ds.get(date_kw):
-                setattr(ds, date_kw, now[0])
-                setattr(ds, time_kw, now[1])
+        date, time = self.started.strftime("%Y%m%d"), self.started.strftime("%H%M%S")
+        elements = ds._dict
+        for date_tag, time_tag in _CLOCK_TAGS:
+            old = elements.get(date_tag)
+            if old is None or not old.value:
+                ds.add(DataElement(date_tag, "DA", date))
+                ds.add(DataElement(time_tag, "TM", time))
 
     def _set_image_attributes(self, ds: Dataset, raster: Raster, plan: PixelPlan,
                               index: int) -> None:
@@ -369,6 +374,7 @@ class Converter:
     @staticmethod
     def _set_file_meta(ds: Dataset) -> None:
         meta = FileMetaDataset()
+        meta.FileMetaInformationVersion = b"\x00\x01"  # PS3.10 7.1
         meta.MediaStorageSOPClassUID = ds.SOPClassUID
         meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
         meta.TransferSyntaxUID = ds.file_meta.TransferSyntaxUID

@@ -212,12 +212,17 @@ def read_image(path: str | Path) -> list[Raster]:
 def _pages(img: Image.Image) -> Iterator[Image.Image]:
     """Every page, EXIF orientation applied (JPEG/TIFF), each fully loaded."""
     n = getattr(img, "n_frames", 1)
-    for i, frame in enumerate(ImageSequence.Iterator(img)):
+    if n == 1:
+        img.load()
         # EXIF orientation exists in JPEG, TIFF, WebP and MPO files only
-        exif = n == 1 and img.format in ("JPEG", "MPO", "TIFF", "WEBP")
-        page = ImageOps.exif_transpose(frame) if exif else frame.copy()
-        if page is frame:
-            page = frame.copy()
+        if img.format in ("JPEG", "MPO", "TIFF", "WEBP"):
+            yield ImageOps.exif_transpose(img)
+        else:
+            yield img
+        return
+    for i, frame in enumerate(ImageSequence.Iterator(img)):
+        # the iterator reuses one object: copy each page out
+        page = frame.copy()
         page.load()
         yield page
         if i + 1 >= n:

@@ -30,6 +30,9 @@ from dicom_rewrite.fileio import atomic_write
 #: elements larger than this are never cached (pixel data)
 _MAX_CACHED = 1 << 16
 
+#: tag -> (value object, fingerprint, VR, encodings, encoded bytes)
+_Cache = dict[int, tuple[object, object, str, tuple[str, ...], bytes]]
+
 
 def _fingerprint(value: object) -> object:
     """A key equal for two values only if they encode to the same bytes.
@@ -51,8 +54,8 @@ class DatasetWriter:
     """Encodes datasets; one instance per batch."""
 
     def __init__(self) -> None:
-        # tag -> (value object, fingerprint, VR, encodings, bytes)
-        self._cache: dict[int, tuple[object, object, str, tuple[str, ...], bytes]] = {}
+        self._cache: _Cache = {}
+        self._meta_cache: _Cache = {}
 
     def encode(self, ds: Dataset) -> bytes:
         meta = ds.file_meta
@@ -65,13 +68,9 @@ class DatasetWriter:
         if "PixelData" in ds:
             # PS3.5 A.4: encapsulated pixel data has undefined length
             ds["PixelData"].is_undefined_length = tsyntax.is_compressed
-        out = DicomBytesIO()
-        out.is_little_endian, out.is_implicit_VR = True, False
-        out.write(b"\x00" * 128 + b"DICM")
-        write_file_meta_info(out, meta, enforce_standard=True)
+        parts = [b"\x00" * 128 + b"DICM", self._encode_meta(meta)]
         charset = ds._character_set
         encodings = tuple(charset) if isinstance(charset, list) else (charset,)
-        parts = [out.getvalue()]
         elements = ds._dict
         # sort plain ints: BaseTag's Python-level __lt__ is slow
         for tag in sorted(map(int, elements)):
@@ -81,23 +80,42 @@ class DatasetWriter:
             if " or " in elem.VR:
                 elem = correct_ambiguous_vr_element(elem, ds, True)
             value = elem.value
-            if elem.VR == "SQ" or (isinstance(value, bytes) and len(value) > _MAX_CACHED):
-                key = None
-            else:
-                key = _fingerprint(value)
-            hit = self._cache.get(tag)
-            if (key is not None and hit is not None and hit[1] == key
-                    and hit[2] == elem.VR and hit[3] == encodings):
-                parts.append(hit[4])
-                continue
+            cacheable = elem.VR != "SQ" and not (
+                isinstance(value, bytes) and len(value) > _MAX_CACHED)
+            parts.append(self._element(elem, encodings, self._cache if cacheable else None))
+        return b"".join(parts)
+
+    def _encode_meta(self, meta: Dataset) -> bytes:
+        """File meta (PS3.10 7.1), as ``write_file_meta_info(enforce_standard=True)``
+        writes it, with the same per-element cache."""
+        if "FileMetaInformationVersion" not in meta or "ImplementationClassUID" not in meta:
             buf = DicomBytesIO()
             buf.is_little_endian, buf.is_implicit_VR = True, False
-            write_data_element(buf, elem, list(encodings))
-            data = buf.getvalue()
-            parts.append(data)
-            if key is not None and len(data) <= _MAX_CACHED:
-                self._cache[tag] = (value, key, elem.VR, encodings, data)
-        return b"".join(parts)
+            write_file_meta_info(buf, meta, enforce_standard=True)
+            return buf.getvalue()
+        body = b"".join(self._element(meta._dict[t], ("iso8859",), self._meta_cache)
+                        for t in sorted(map(int, meta._dict)) if t != 0x00020000)
+        # PS3.10 7.1: (0002,0000) File Meta Information Group Length
+        length = DataElement(0x00020000, "UL", len(body))
+        return self._element(length, ("iso8859",), None) + body
+
+    @staticmethod
+    def _element(elem: DataElement, encodings: tuple[str, ...], cache: _Cache | None) -> bytes:
+        """Encode one element with pydicom, or reuse the bytes cached for an
+        equal value (same fingerprint, VR and character set)."""
+        key = _fingerprint(elem.value) if cache is not None else None
+        if cache is not None:
+            hit = cache.get(int(elem.tag))
+            if hit is not None and hit[1] == key and hit[2] == elem.VR and hit[3] == encodings:
+                return hit[4]
+        buf = DicomBytesIO()
+        buf.is_little_endian, buf.is_implicit_VR = True, False
+        write_data_element(buf, elem, list(encodings))
+        data = buf.getvalue()
+        if cache is not None:
+            # the value object is kept so that an id() fingerprint stays valid
+            cache[int(elem.tag)] = (elem.value, key, elem.VR, encodings, data)
+        return data
 
     def write(self, ds: Dataset, path: Path) -> Path:
         """Write ``ds`` atomically to ``path``."""
