@@ -108,9 +108,14 @@ def test_matrix(name, template, images, tmp_path):
         used = {str(e.value) for e in ds.iterall() if e.VR == "UI" and e.value}
         if used & tpl_uids:
             failures.append(f"{src}: reuses template UIDs {used & tpl_uids}")
+        # every text value (private and nested ones included), and the raw
+        # bytes for values that cannot occur by chance inside a random UID
         raw = Path(path).read_bytes()
+        text = "\n".join(str(e.value) for e in ds.iterall()
+                         if e.VR not in ("UI", "OB", "OW", "OF", "UN", "SQ"))
         for v in leaks:
-            if v.encode("utf-8", "ignore") in raw:
+            in_raw = not v.isdigit() and v.encode("utf-8", "ignore") in raw
+            if v in text or in_raw:
                 failures.append(f"{src}: template identity value {v!r} leaked")
         for stale in ("IconImageSequence", "ModalityLUTSequence", "VOILUTSequence"):
             if stale in ds:
