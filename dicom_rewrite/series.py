@@ -43,7 +43,8 @@ from pydicom.valuerep import format_number_as_ds
 from dicom_rewrite import iod
 from dicom_rewrite.engine import Converter, Output, Template
 from dicom_rewrite.errors import InputError, PixelDataError, TemplateError, UsageError
-from dicom_rewrite.fileio import NameAllocator, sanitise_component, write_dataset
+from dicom_rewrite.fileio import NameAllocator, sanitise_component
+from dicom_rewrite.writer import DatasetWriter
 from dicom_rewrite.pixels import PixelPlan, plan_pixels
 from dicom_rewrite.profile import Profile
 from dicom_rewrite.raster import from_array
@@ -796,6 +797,7 @@ def write_series(volume: str | Path | np.ndarray | Volume,
     outputs = writer.outputs()
     if progress is not None:
         outputs = progress(outputs, n)
+    encoder = DatasetWriter()
     try:
         for k, out in enumerate(outputs):
             ds = out.dataset
@@ -804,7 +806,7 @@ def write_series(volume: str | Path | np.ndarray | Volume,
                 result.series_instance_uid = str(ds.SeriesInstanceUID)
                 result.frame_of_reference_uid = str(ds.get("FrameOfReferenceUID", ""))
             path = names.claim(f"{stem}_{k + 1:0{width}d}.dcm")
-            write_dataset(ds, path)
+            encoder.write(ds, path)
             result.outputs.append(str(path))
             notes.extend(n_ for n_ in out.notes if n_ not in notes)
     except BaseException:

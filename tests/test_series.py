@@ -194,14 +194,18 @@ class TestSeriesAttributes:
     def test_failed_write_leaves_nothing(self, tmp_path, monkeypatch):
         calls = []
 
-        def flaky(ds, path):
-            calls.append(path)
-            if len(calls) == 3:
-                raise OSError("disk full")
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-            Path(path).write_bytes(b"x")
+        from dicom_rewrite.writer import DatasetWriter
 
-        monkeypatch.setattr(S, "write_dataset", flaky)
+        real = DatasetWriter._dump
+
+        def flaky(data, tmp):
+            calls.append(tmp)
+            if len(calls) == 3:
+                Path(tmp).write_bytes(data[:10])
+                raise OSError("disk full")
+            real(data, tmp)
+
+        monkeypatch.setattr(DatasetWriter, "_dump", staticmethod(flaky))
         with pytest.raises(OSError, match="disk full"):
             _write(np.zeros((5, 4, 4), np.int16), tmp_path)
         assert list((tmp_path / "out").glob("*")) == []
