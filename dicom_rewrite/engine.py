@@ -211,6 +211,8 @@ class Converter:
         }
         changes += remap_uids(ds, self.uid_map, skip=level_tags)
         drop_empty_sequences(ds)
+        # once for the values every output shares (see fix_character_set's base)
+        fix_character_set(ds)
         return ds, changes
 
     # ------------------------------------------------------------------ one
@@ -249,7 +251,7 @@ class Converter:
         self._set_clock(ds)
         self._set_uids(ds, set_by_profile, ctx)
         self._complete_iod(ds, plan.sop_class, notes)
-        fix_character_set(ds)
+        fix_character_set(ds, self.base)
         self._set_file_meta(ds)
         syntax.encode(ds, self.transfer_syntax)
         return Output(ds, plan, changes, notes)
@@ -409,23 +411,43 @@ def _copy_elements(src: Dataset, dst: Dataset) -> None:
 
 # ------------------------------------------------------------ character set
 
-def _text_values(ds: Dataset) -> Iterable[str]:
-    for elem in ds.iterall():
-        if elem.VR in ("SH", "LO", "ST", "LT", "UT", "UC", "PN") and elem.value not in (None, ""):
-            values = elem.value if elem.VM > 1 else [elem.value]
-            for v in values:
-                yield str(v)
+_TEXT_VRS = frozenset({"SH", "LO", "ST", "LT", "UT", "UC", "PN"})
 
 
-def fix_character_set(ds: Dataset) -> None:
+def _text_values(ds: Dataset, base: Dataset | None = None) -> Iterable[str]:
+    """Text values of ``ds`` at every depth; with ``base``, top-level values
+    that are the very objects of ``base`` (already checked) are skipped."""
+    shared = base._dict if base is not None else {}
+    for tag, elem in ds._dict.items():
+        if not isinstance(elem, DataElement):
+            elem = ds[tag]
+        if elem.VR == "SQ":
+            for item in elem.value or []:
+                yield from _text_values(item)
+            continue
+        if elem.VR not in _TEXT_VRS or elem.value in (None, ""):
+            continue
+        old = shared.get(tag)
+        if old is not None and isinstance(old, DataElement) and old.value is elem.value:
+            continue
+        values = elem.value if elem.VM > 1 else [elem.value]
+        for v in values:
+            yield str(v)
+
+
+def fix_character_set(ds: Dataset, base: Dataset | None = None) -> None:
     """Make (0008,0005) Specific Character Set able to encode every value.
 
     Keeps the template's set when it can encode everything; otherwise (or when
     absent and a value is not ASCII) switches to UTF-8 (``ISO_IR 192``).
+    ``base``: a dataset whose values were already found encodable with the
+    same character set (the scrubbed template), so only the others are read.
     """
     from pydicom.charset import convert_encodings
 
-    text = list(_text_values(ds))
+    if base is not None and base.get("SpecificCharacterSet") != ds.get("SpecificCharacterSet"):
+        base = None
+    text = list(_text_values(ds, base))
     if all(t.isascii() for t in text):
         return
     current = ds.get("SpecificCharacterSet")

@@ -30,6 +30,9 @@ from dicom_rewrite.fileio import atomic_write
 #: elements larger than this are never cached (pixel data)
 _MAX_CACHED = 1 << 16
 
+#: value types that cannot change after creation
+_IMMUTABLE = (str, int, float, bytes, DSfloat, DSdecimal, IS, type(None))
+
 #: tag -> (value object, fingerprint, VR, encodings, encoded bytes)
 _Cache = dict[int, tuple[object, object, str, tuple[str, ...], bytes]]
 
@@ -103,18 +106,26 @@ class DatasetWriter:
     def _element(elem: DataElement, encodings: tuple[str, ...], cache: _Cache | None) -> bytes:
         """Encode one element with pydicom, or reuse the bytes cached for an
         equal value (same fingerprint, VR and character set)."""
-        key = _fingerprint(elem.value) if cache is not None else None
+        value = elem.value
+        key = None
         if cache is not None:
             hit = cache.get(int(elem.tag))
-            if hit is not None and hit[1] == key and hit[2] == elem.VR and hit[3] == encodings:
-                return hit[4]
+            if hit is not None and hit[2] == elem.VR and hit[3] == encodings:
+                # an immutable value that is the very object encoded before
+                # (the cache holds it, so its identity is not reused)
+                if hit[0] is value and isinstance(value, _IMMUTABLE):
+                    return hit[4]
+                key = _fingerprint(value)
+                if hit[1] == key:
+                    return hit[4]
+            key = _fingerprint(value) if key is None else key
         buf = DicomBytesIO()
         buf.is_little_endian, buf.is_implicit_VR = True, False
         write_data_element(buf, elem, list(encodings))
         data = buf.getvalue()
         if cache is not None:
             # the value object is kept so that an id() fingerprint stays valid
-            cache[int(elem.tag)] = (elem.value, key, elem.VR, encodings, data)
+            cache[int(elem.tag)] = (value, key, elem.VR, encodings, data)
         return data
 
     def write(self, ds: Dataset, path: Path) -> Path:
