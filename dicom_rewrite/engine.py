@@ -117,7 +117,10 @@ class Template:
             # only if it parses and says what it is
             ds = _read_headerless(p)
             if ds is None:
-                raise TemplateError(f"{p}: not a readable DICOM file ({exc})") from None
+                raise TemplateError(
+                    f"{p}: not a readable DICOM file (no DICOM Part 10 header, "
+                    "and not a dataset that names its SOP Class)"
+                ) from None
         except (EOFError, ValueError, OSError) as exc:
             raise TemplateError(f"{p}: not a readable DICOM file ({exc})") from None
         return cls.from_dataset(ds, p)

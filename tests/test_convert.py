@@ -342,6 +342,7 @@ class TestCli:
         err = capsys.readouterr().err
         lines = [ln for ln in err.splitlines() if "error" in ln]
         assert any(str(bad) in ln for ln in lines)
+        assert f"{bad}: {bad}" not in err  # the file is named once
         assert "Traceback" not in err
         assert (tmp_path / "out" / "gray8.dcm").exists()
         report = json.loads((tmp_path / "r.json").read_text())

@@ -42,7 +42,9 @@ def summarise(entries: list[dict[str, Any]], noun: str = "input") -> int:
     failed = [e for e in entries if e.get("status") == "error"]
     ok = len(entries) - len(failed)
     for e in failed:
-        error_line(f"{e['input']}: {e['error']}")
+        message = str(e["error"])
+        # engine errors already start with the file name
+        error_line(message if message.startswith(str(e["input"])) else f"{e['input']}: {message}")
     if failed:
         print(f"dicom-rewrite: {ok} {noun}(s) done, {len(failed)} failed", file=sys.stderr)
         return EXIT_SOME_FAILED
