@@ -336,10 +336,34 @@ def parse_frames(text: str | int | Sequence[int] | None) -> str | tuple[int, ...
 # ---------------------------------------------------------------------------
 
 
-def _save_image(arr: np.ndarray, path: Path, fmt: str, jpeg_quality: int) -> None:
+def png16_text(ds: Dataset, frame: int = 0) -> dict[str, str]:
+    """PNG text chunks that let ``convert`` read a png16 export back exactly:
+    Pixel Representation, Bits Stored and the Modality LUT (rescale)."""
+    from dicom_rewrite.raster import PNG16_KEYS
+
+    text = {
+        PNG16_KEYS["pixel_representation"]: str(int(ds.get("PixelRepresentation", 0) or 0)),
+        PNG16_KEYS["bits_stored"]: str(int(ds.get("BitsStored", 16) or 16)),
+        PNG16_KEYS["photometric_interpretation"]: str(ds.get("PhotometricInterpretation", "")),
+    }
+    view = windowing.frame_view(ds, frame)  # per-frame rescale of enhanced images
+    slope, intercept = view.get("RescaleSlope"), view.get("RescaleIntercept")
+    if slope is not None and intercept is not None:
+        text[PNG16_KEYS["rescale_slope"]] = f"{float(slope):.10g}"
+        text[PNG16_KEYS["rescale_intercept"]] = f"{float(intercept):.10g}"
+    return text
+
+
+def _save_image(arr: np.ndarray, path: Path, fmt: str, jpeg_quality: int,
+                text: dict[str, str] | None = None) -> None:
     if fmt == "png16":
+        from PIL.PngImagePlugin import PngInfo
+
         image = Image.fromarray(np.ascontiguousarray(arr, dtype=np.uint16))
-        atomic_write(path, lambda tmp: image.save(tmp, format="PNG"))
+        info = PngInfo()
+        for key, value in (text or {}).items():
+            info.add_text(key, value)
+        atomic_write(path, lambda tmp: image.save(tmp, format="PNG", pnginfo=info))
     elif fmt == "png":
         image = Image.fromarray(np.ascontiguousarray(arr, dtype=np.uint8))
         atomic_write(path, lambda tmp: image.save(tmp, format="PNG"))
@@ -520,7 +544,8 @@ def _export_one(
                 ds, stem=source.path.stem, frame=index + 1, suffix_frame=n_frames > 1, ext=FORMATS[fmt]
             )
             path = writer.claim(relative)
-            _save_image(arr, path, fmt, jpeg_quality)
+            _save_image(arr, path, fmt, jpeg_quality,
+                        png16_text(ds, index) if fmt == "png16" else None)
             entry["outputs"].append(str(path))
             if sidecar:
                 _write_json(

@@ -67,6 +67,11 @@ def iod_keywords(sop_class: str) -> frozenset[str]:
     return frozenset(kw for mod, _ in iod_modules(sop_class) for kw, _t in module_top_level(mod))
 
 
+def has_module(sop_class: str, module: str) -> bool:
+    """Does the IOD of ``sop_class`` include ``module`` (any usage)?"""
+    return any(mod == module for mod, _ in iod_modules(sop_class))
+
+
 def has_pixel_module(sop_class: str) -> bool:
     return any(mod == "image-pixel" for mod, _ in iod_modules(sop_class))
 

@@ -95,13 +95,18 @@ def apply_pixels(ds: Dataset, raster: Raster, plan: PixelPlan) -> None:
     if raster.samples != 1:
         return
     rules = plan.rules
-    if rules.rescale == "required":
-        # identity Modality LUT: stored values are the values
-        ds.RescaleIntercept = "0"
-        ds.RescaleSlope = "1"
+    slope, intercept = raster.rescale or (1.0, 0.0)
+    if rules.rescale == "required" or (raster.rescale and iod.has_module(plan.sop_class, "modality-lut")):
+        # the source's Modality LUT (a png16 export), else identity
+        ds.RescaleIntercept = f"{intercept:.10g}"
+        ds.RescaleSlope = f"{slope:.10g}"
         if rules.rescale_type:
             ds.RescaleType = rules.rescale_type
+    else:
+        slope, intercept = 1.0, 0.0
     center, width = window_for(arr, raster.bits)
+    # the window is in modality units (PS3.3 C.11.2.1.2)
+    center, width = center * slope + intercept, max(width * abs(slope), 1.0)
     ds.WindowCenter = f"{center:g}"
     ds.WindowWidth = f"{width:g}"
     if rules.presentation_lut:

@@ -34,6 +34,16 @@ IMAGE_SUFFIXES = frozenset(
     {".png", ".jpg", ".jpeg", ".jpe", ".tif", ".tiff", ".bmp", ".gif"}
 )
 
+#: PNG text keys written by ``export --format png16`` so that ``convert`` can
+#: read the stored values back exactly (signedness, bits, Modality LUT)
+PNG16_KEYS = {
+    "pixel_representation": "dicom-rewrite:PixelRepresentation",
+    "bits_stored": "dicom-rewrite:BitsStored",
+    "rescale_slope": "dicom-rewrite:RescaleSlope",
+    "rescale_intercept": "dicom-rewrite:RescaleIntercept",
+    "photometric_interpretation": "dicom-rewrite:PhotometricInterpretation",
+}
+
 #: Pillow formats whose compression is lossy -> DICOM Lossy Image Compression Method
 _LOSSY_METHOD = {"JPEG": "ISO_10918_1", "MPO": "ISO_10918_1"}
 
@@ -51,6 +61,9 @@ class Raster:
     lossy_method: str | None = None
     lossy_ratio: float | None = None
     notes: tuple[str, ...] = field(default_factory=tuple)
+    #: (slope, intercept) of the Modality LUT the stored values need, when
+    #: the source says so (a png16 export); None: identity
+    rescale: tuple[float, float] | None = None
 
     @property
     def samples(self) -> int:
@@ -170,9 +183,35 @@ def _frame_to_raster(img: Image.Image, source: str, page: int, pages: int, lossy
         raise PixelDataError(f"{source}: unsupported image mode {mode!r}")
     a = np.ascontiguousarray(a)
     photometric = "RGB" if a.ndim == 3 else "MONOCHROME2"
+    bits_stored = a.dtype.itemsize * 8
+    rescale = None
+    if a.dtype == np.uint16 and PNG16_KEYS["bits_stored"] in img.info:
+        a, bits_stored, rescale = _png16_meta(img.info, a, source)
+        # MONOCHROME1 stays MONOCHROME1: the same values, shown the same way
+        if img.info.get(PNG16_KEYS["photometric_interpretation"]) == "MONOCHROME1":
+            photometric = "MONOCHROME1"
+        notes.append("dicom-rewrite png16 export: stored values, bits and rescale restored")
     return Raster(
-        a, photometric, a.dtype.itemsize * 8, source, page, pages, lossy, ratio, tuple(notes)
+        a, photometric, bits_stored, source, page, pages, lossy, ratio, tuple(notes), rescale
     )
+
+
+def _png16_meta(info: dict, a: np.ndarray, source: str
+                ) -> tuple[np.ndarray, int, tuple[float, float] | None]:
+    """Apply the text chunks of a ``png16`` export (see :data:`PNG16_KEYS`)."""
+    try:
+        bits = int(info[PNG16_KEYS["bits_stored"]])
+        signed = int(info.get(PNG16_KEYS["pixel_representation"], "0")) == 1
+        slope = info.get(PNG16_KEYS["rescale_slope"])
+        intercept = info.get(PNG16_KEYS["rescale_intercept"])
+        rescale = (float(slope), float(intercept)) if slope and intercept else None
+    except (TypeError, ValueError):
+        raise PixelDataError(f"{source}: malformed dicom-rewrite png16 text chunks") from None
+    if not 1 <= bits <= 16:
+        raise PixelDataError(f"{source}: png16 text says Bits Stored {bits}, not 1..16")
+    if signed:
+        a = a.view("<i2")  # the 16-bit two's complement pattern export wrote
+    return a, bits, rescale
 
 
 def read_image(path: str | Path) -> list[Raster]:
