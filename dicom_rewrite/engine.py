@@ -112,7 +112,7 @@ class Template:
             ds = dcmread(p)
         except FileNotFoundError:
             raise TemplateError(f"{p}: template not found") from None
-        except InvalidDicomError as exc:
+        except InvalidDicomError:
             # a dataset without the Part 10 header (old archives): accept it
             # only if it parses and says what it is
             ds = _read_headerless(p)

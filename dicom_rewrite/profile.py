@@ -964,13 +964,13 @@ def _load_file(path: Path, stack: list[Path], via: Origin | None = None) -> _Par
         return result
     own = _Parsed(chain=[name])
     entries = f.mapping(root, "profile")
-    for key, knode, vnode in entries:
+    for key, knode, _vnode in entries:
         if key not in TOP_KEYS:
             close = difflib.get_close_matches(key, TOP_KEYS, n=1)
             hint = f"; did you mean {close[0]!r}?" if close else ""
             raise f.error(knode, f"unknown key {key!r}{hint} (allowed: {', '.join(TOP_KEYS)})")
     parents: list[_Parsed] = []
-    for key, knode, vnode in entries:
+    for key, _knode, vnode in entries:
         if key == "version":
             v = f.scalar(vnode, "version")
             if v != SCHEMA_VERSION:
