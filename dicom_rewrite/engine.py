@@ -22,11 +22,11 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.errors import InvalidDicomError
 from pydicom.sequence import Sequence
 from pydicom.tag import BaseTag
-from pydicom.uid import UID, CTImageStorage, MRImageStorage
+from pydicom.uid import UID, CTImageStorage, ExplicitVRLittleEndian, MRImageStorage
 
 from dicom_rewrite import __version__, iod, syntax
 from dicom_rewrite.errors import TemplateError
-from dicom_rewrite.pixels import PixelPlan, apply_pixels, plan_pixels
+from dicom_rewrite.pixels import PixelPlan, apply_pixel_module, plan_pixels, set_pixel_values
 from dicom_rewrite.profile import DEFAULT_PROFILE, Context, Identity, Profile
 from dicom_rewrite.raster import Raster
 from dicom_rewrite.scrub import (
@@ -84,6 +84,8 @@ _CLOCK_ATTRS = (
     ("InstanceCreationDate", "InstanceCreationTime"),
 )
 
+_INSTANCE_NUMBER = BaseTag(0x00200013)  # (0020,0013) Instance Number
+_LOSSY_RATIO = BaseTag(0x00282112)  # (0028,2112) Lossy Image Compression Ratio
 _CLOCK_TAGS = tuple((BaseTag(iod.tag(d)), BaseTag(iod.tag(t))) for d, t in _CLOCK_ATTRS)
 
 #: levels whose UIDs the engine owns: (level, keyword)
@@ -197,6 +199,7 @@ class Converter:
         self.base, self.base_changes = self._scrubbed_base()
         self._missing_cache: dict[tuple[str, frozenset[int]], list[tuple[str, str]]] = {}
         self._modules_cache: dict[tuple[str, frozenset[int]], list[str]] = {}
+        self._prototypes: dict[tuple[object, ...], tuple[Dataset, list[Change], list[str]]] = {}
 
     def _scrubbed_base(self) -> tuple[Dataset, list[Change]]:
         ds = copy.deepcopy(self.template.dataset)
@@ -228,22 +231,12 @@ class Converter:
         which commands add their own attributes (slice geometry, rescale,
         derivation references). It returns a list of :class:`Change`."""
         plan = plan_pixels(self.template.sop_class, raster, self.profile.pixel.sop_class.value)
-        ds = _copy_dataset(self.base)
-        changes = list(self.base_changes)
-        notes = list(raster.notes)
-        if plan.switched_from is not None:
-            notes.append(
-                f"SOP class switched from {plan.switched_from.name} to {plan.sop_class.name}: "
-                f"{plan.reason}"
-            )
-            changes += self._drop_outside_iod(ds, plan.sop_class)
-        elif plan.bits_allocated != raster.bits:
-            notes.append(
-                f"{raster.bits}-bit pixels stored as {plan.bits_allocated}-bit "
-                f"({plan.sop_class.name} requires it), values unchanged"
-            )
-        apply_pixels(ds, raster, plan)
-        self._set_image_attributes(ds, raster, plan, index)
+        prototype, proto_changes, proto_notes = self._prototype(raster, plan)
+        ds = _copy_dataset(prototype)
+        changes = list(self.base_changes) + proto_changes
+        notes = list(raster.notes) + proto_notes
+        set_pixel_values(ds, raster, plan)
+        self._set_instance_attributes(ds, raster, index)
         if adjust is not None:
             changes += adjust(ds, plan)
         ctx = Context(stem=stem, name=name or stem, index=index, started=self.started,
@@ -260,6 +253,37 @@ class Converter:
         return Output(ds, plan, changes, notes)
 
     # ------------------------------------------------------------- stages
+    def _prototype(self, raster: Raster, plan: PixelPlan) -> tuple[Dataset, list[Change], list[str]]:
+        """The scrubbed base with the SOP class, pixel module and image
+        attributes for this kind of raster (plan, shape, dtype, source
+        encoding): everything that does not depend on the pixel values or the
+        output's index, built once per kind and batch."""
+        a = raster.array
+        key = (plan, a.shape, a.dtype.str, raster.photometric, raster.bits_stored,
+               raster.rescale, raster.lossy_method)
+        hit = self._prototypes.get(key)
+        if hit is not None:
+            return hit
+        ds = _copy_dataset(self.base)
+        changes: list[Change] = []
+        notes: list[str] = []
+        if plan.switched_from is not None:
+            notes.append(
+                f"SOP class switched from {plan.switched_from.name} to {plan.sop_class.name}: "
+                f"{plan.reason}"
+            )
+            changes += self._drop_outside_iod(ds, plan.sop_class)
+        elif plan.bits_allocated != raster.bits:
+            notes.append(
+                f"{raster.bits}-bit pixels stored as {plan.bits_allocated}-bit "
+                f"({plan.sop_class.name} requires it), values unchanged"
+            )
+        apply_pixel_module(ds, raster, plan)
+        self._set_image_attributes(ds, raster, plan)
+        del ds.PixelData  # per output: set_pixel_values
+        self._prototypes[key] = (ds, changes, notes)
+        return ds, changes, notes
+
     @staticmethod
     def _drop_outside_iod(ds: Dataset, sop_class: UID) -> list[Change]:
         allowed = iod.iod_keywords(sop_class)
@@ -283,8 +307,8 @@ class Converter:
                 ds.add(DataElement(date_tag, "DA", date))
                 ds.add(DataElement(time_tag, "TM", time))
 
-    def _set_image_attributes(self, ds: Dataset, raster: Raster, plan: PixelPlan,
-                              index: int) -> None:
+    def _set_image_attributes(self, ds: Dataset, raster: Raster, plan: PixelPlan) -> None:
+        """Image attributes shared by every output of this kind of raster."""
         old_type = [str(v) for v in self.template.dataset.get("ImageType", []) or []]
         image_type = ["DERIVED", "SECONDARY", *old_type[2:]]
         if plan.sop_class == CTImageStorage and len(image_type) < 3:
@@ -294,7 +318,6 @@ class Converter:
             ds.ConversionType = "WSD"
         if not ds.get("Modality"):
             ds.Modality = plan.rules.modality
-        ds.InstanceNumber = index
         # the template's content/instance-creation times describe its own
         # pixels: stale (set again from the batch clock after the profile)
         for kw in ("ContentDate", "ContentTime", "InstanceCreationDate", "InstanceCreationTime"):
@@ -303,11 +326,16 @@ class Converter:
         if raster.lossy_method:
             # PS3.3 C.7.6.1.1.5: once lossy, always flagged, with ratio and method
             ds.LossyImageCompression = "01"
-            if raster.lossy_ratio:
-                ds.LossyImageCompressionRatio = f"{raster.lossy_ratio:.2f}"
             ds.LossyImageCompressionMethod = raster.lossy_method
         else:
             ds.LossyImageCompression = "00"
+
+    @staticmethod
+    def _set_instance_attributes(ds: Dataset, raster: Raster, index: int) -> None:
+        """Attributes of this one output."""
+        ds.add(DataElement(_INSTANCE_NUMBER, "IS", index))
+        if raster.lossy_method and raster.lossy_ratio:
+            ds.add(DataElement(_LOSSY_RATIO, "DS", f"{raster.lossy_ratio:.2f}"))
 
     def _set_uids(self, ds: Dataset, set_by_profile: set[int], ctx: Context) -> None:
         pol = self.profile.uids
@@ -382,7 +410,7 @@ class Converter:
         meta.FileMetaInformationVersion = b"\x00\x01"  # PS3.10 7.1
         meta.MediaStorageSOPClassUID = ds.SOPClassUID
         meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
-        meta.TransferSyntaxUID = ds.file_meta.TransferSyntaxUID
+        meta.TransferSyntaxUID = ExplicitVRLittleEndian  # native pixels; syntax.encode may compress
         meta.ImplementationClassUID = IMPLEMENTATION_CLASS_UID
         meta.ImplementationVersionName = IMPLEMENTATION_VERSION_NAME
         ds.file_meta = meta

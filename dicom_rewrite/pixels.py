@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 from pydicom.uid import UID, ExplicitVRLittleEndian
 
@@ -86,8 +87,11 @@ def window_for(arr: np.ndarray, bits: int) -> tuple[float, float]:
     return (lo + hi + 1) / 2, float(width)
 
 
-def apply_pixels(ds: Dataset, raster: Raster, plan: PixelPlan) -> None:
-    """Write the pixels and the pixel-dependent attributes into ``ds``."""
+def apply_pixel_module(ds: Dataset, raster: Raster, plan: PixelPlan) -> None:
+    """Write the Image Pixel module and the Modality LUT / presentation
+    attributes for this kind of raster (all but the per-image values, which
+    :func:`set_pixel_values` writes). Validates through pydicom's
+    ``set_pixel_data``."""
     arr = stored_array(raster, plan)
     ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
     ds.SOPClassUID = plan.sop_class
@@ -95,19 +99,62 @@ def apply_pixels(ds: Dataset, raster: Raster, plan: PixelPlan) -> None:
     if raster.samples != 1:
         return
     rules = plan.rules
-    slope, intercept = raster.rescale or (1.0, 0.0)
-    if rules.rescale == "required" or (raster.rescale and iod.has_module(plan.sop_class, "modality-lut")):
+    slope, intercept = _rescale(raster, plan)
+    if (slope, intercept) != (1.0, 0.0) or rules.rescale == "required":
         # the source's Modality LUT (a png16 export), else identity
         ds.RescaleIntercept = f"{intercept:.10g}"
         ds.RescaleSlope = f"{slope:.10g}"
         if rules.rescale_type:
             ds.RescaleType = rules.rescale_type
-    else:
-        slope, intercept = 1.0, 0.0
+    if rules.presentation_lut:
+        ds.PresentationLUTShape = "INVERSE" if plan.photometric == "MONOCHROME1" else "IDENTITY"
+
+
+def _rescale(raster: Raster, plan: PixelPlan) -> tuple[float, float]:
+    """(slope, intercept) written for this raster: the source's own where the
+    IOD has a Modality LUT, else identity."""
+    if raster.rescale and (plan.rules.rescale == "required"
+                           or iod.has_module(plan.sop_class, "modality-lut")):
+        return raster.rescale
+    return 1.0, 0.0
+
+
+#: (7FE0,0010) Pixel Data, (0028,1050) Window Center, (0028,1051) Window Width
+_PIXEL_DATA, _WINDOW_CENTER, _WINDOW_WIDTH = 0x7FE00010, 0x00281050, 0x00281051
+
+
+def set_pixel_values(ds: Dataset, raster: Raster, plan: PixelPlan) -> None:
+    """Write this raster's Pixel Data and its window into a dataset whose
+    pixel module :func:`apply_pixel_module` wrote for a raster of the same
+    kind (same plan, shape and dtype)."""
+    arr = stored_array(raster, plan)
+    if (int(ds.Rows), int(ds.Columns)) != arr.shape[:2]:
+        raise PixelDataError(f"{raster.source}: shape {arr.shape} does not match the pixel module")
+    bits = plan.bits_stored
+    if bits < arr.dtype.itemsize * 8:
+        # the range check of pydicom's set_pixel_data, for values that could exceed it
+        lo, hi = (0, (1 << bits) - 1) if arr.dtype.kind == "u" else (
+            -(1 << (bits - 1)), (1 << (bits - 1)) - 1)
+        if int(arr.min()) < lo or int(arr.max()) > hi:
+            raise PixelDataError(
+                f"{raster.source}: values [{int(arr.min())}, {int(arr.max())}] do not fit "
+                f"(0028,0101) Bits Stored {bits} ([{lo}, {hi}])"
+            )
+    data = arr.tobytes()
+    # PS3.5 8.1.1: Pixel Data has even length; OB for 8 bits, OW above
+    ds.add(DataElement(_PIXEL_DATA, "OB" if plan.bits_allocated <= 8 else "OW",
+                       data if len(data) % 2 == 0 else data + b"\x00"))
+    if raster.samples != 1:
+        return
+    slope, intercept = _rescale(raster, plan)
     center, width = window_for(arr, raster.bits)
     # the window is in modality units (PS3.3 C.11.2.1.2)
     center, width = center * slope + intercept, max(width * abs(slope), 1.0)
-    ds.WindowCenter = f"{center:g}"
-    ds.WindowWidth = f"{width:g}"
-    if rules.presentation_lut:
-        ds.PresentationLUTShape = "INVERSE" if plan.photometric == "MONOCHROME1" else "IDENTITY"
+    ds.add(DataElement(_WINDOW_CENTER, "DS", f"{center:g}"))
+    ds.add(DataElement(_WINDOW_WIDTH, "DS", f"{width:g}"))
+
+
+def apply_pixels(ds: Dataset, raster: Raster, plan: PixelPlan) -> None:
+    """Write the pixels and every pixel-dependent attribute into ``ds``."""
+    apply_pixel_module(ds, raster, plan)
+    set_pixel_values(ds, raster, plan)
