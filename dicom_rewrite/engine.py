@@ -84,6 +84,8 @@ _CLOCK_ATTRS = (
     ("InstanceCreationDate", "InstanceCreationTime"),
 )
 
+_UID_TAGS = {kw: BaseTag(iod.tag(kw)) for kw in
+             ("StudyInstanceUID", "SeriesInstanceUID", "FrameOfReferenceUID", "SOPInstanceUID")}
 _INSTANCE_NUMBER = BaseTag(0x00200013)  # (0020,0013) Instance Number
 _LOSSY_RATIO = BaseTag(0x00282112)  # (0028,2112) Lossy Image Compression Ratio
 _CLOCK_TAGS = tuple((BaseTag(iod.tag(d)), BaseTag(iod.tag(t))) for d, t in _CLOCK_ATTRS)
@@ -281,6 +283,11 @@ class Converter:
         apply_pixel_module(ds, raster, plan)
         self._set_image_attributes(ds, raster, plan)
         del ds.PixelData  # per output: set_pixel_values
+        # what the IOD requires and the template lacks (empty Type 2, neutral
+        # Type 1): done here once; per output only what the profile removed
+        # comes back (profile `default` treats empty as absent, so this is
+        # the same as completing each output)
+        self._complete_iod(ds, plan.sop_class, notes)
         self._prototypes[key] = (ds, changes, notes)
         return ds, changes, notes
 
@@ -341,7 +348,8 @@ class Converter:
         pol = self.profile.uids
         scope = str(ds.get("PatientID", "") or "")
         for level, kw in UID_LEVELS:
-            if int(iod.tag(kw)) in set_by_profile:
+            tag = _UID_TAGS[kw]
+            if tag in set_by_profile:
                 continue
             if (kw == "FrameOfReferenceUID" and kw not in self.template.dataset
                     and "frame-of-reference" not in self._modules(ds, ds.SOPClassUID)):
@@ -349,14 +357,14 @@ class Converter:
             mode = getattr(pol, level).value
             # study/series/FoR: one per template and patient, never per input
             # file (hash: the same on every run with the same key)
-            setattr(ds, kw, self.uid_map.level(level, mode, self.template.dataset.get(kw),
-                                               scope, ""))
-        if int(iod.tag("SOPInstanceUID")) not in set_by_profile:
+            ds.add(DataElement(tag, "UI", self.uid_map.level(
+                level, mode, self.template.dataset.get(kw), scope, "")))
+        if _UID_TAGS["SOPInstanceUID"] not in set_by_profile:
             mode = pol.instance.value
-            ds.SOPInstanceUID = self.uid_map.level(
+            ds.add(DataElement(_UID_TAGS["SOPInstanceUID"], "UI", self.uid_map.level(
                 "instance", mode, self.template.dataset.get("SOPInstanceUID"), scope,
                 f"{ctx.name}\x00{ctx.index}",
-            )
+            )))
 
     def _modules(self, ds: Dataset, sop_class: UID) -> list[str]:
         """:func:`iod.modules_present`, memoised on the set of tags present
@@ -406,13 +414,17 @@ class Converter:
 
     @staticmethod
     def _set_file_meta(ds: Dataset) -> None:
+        # PS3.10 7.1; native pixels at this point (syntax.encode may compress)
         meta = FileMetaDataset()
-        meta.FileMetaInformationVersion = b"\x00\x01"  # PS3.10 7.1
-        meta.MediaStorageSOPClassUID = ds.SOPClassUID
-        meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
-        meta.TransferSyntaxUID = ExplicitVRLittleEndian  # native pixels; syntax.encode may compress
-        meta.ImplementationClassUID = IMPLEMENTATION_CLASS_UID
-        meta.ImplementationVersionName = IMPLEMENTATION_VERSION_NAME
+        for tag, vr, value in (
+            (0x00020001, "OB", b"\x00\x01"),
+            (0x00020002, "UI", ds.SOPClassUID),
+            (0x00020003, "UI", ds.SOPInstanceUID),
+            (0x00020010, "UI", ExplicitVRLittleEndian),
+            (0x00020012, "UI", IMPLEMENTATION_CLASS_UID),
+            (0x00020013, "SH", IMPLEMENTATION_VERSION_NAME),
+        ):
+            meta.add(DataElement(tag, vr, value))
         ds.file_meta = meta
 
 
