@@ -162,3 +162,25 @@ def test_compressed_outputs_validate(images, tmp_path, alias):
         dcmdump_strict(path)
         gdcminfo(path)
         assert np.array_equal(pydicom.dcmread(path).pixel_array, expected[Path(e["input"]).name])
+
+
+@pytest.mark.parametrize("template", sorted((REPO / "templates").glob("*.dcm")), ids=lambda p: p.name)
+def test_rendered_by_dcmtk_equals_the_source(images, tmp_path, template):
+    """What a viewer shows is the source image: dcmtk renders our output
+    with the file's own window (gray) or as is (RGB), pixel for pixel."""
+    import subprocess
+
+    from PIL import Image
+
+    exe = require_tool("dcmj2pnm")
+    folder, expected = images
+    for e in convert_files([folder / "gray8.png", folder / "rgb.png", folder / "palette.png"],
+                           template, tmp_path / "out"):
+        path = e["outputs"][0]
+        out = tmp_path / (Path(path).stem + ".pnm")
+        proc = subprocess.run([exe, "+Wi", "1", "+on", path, str(out)] if "gray" in path
+                              else [exe, "+on", path, str(out)], capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stderr
+        with Image.open(out) as im:
+            shown = np.asarray(im)
+        assert np.array_equal(shown, expected[Path(e["input"]).name]), path
