@@ -38,6 +38,13 @@ def plan_pixels(template_class: str, raster: Raster, mode: str = "auto") -> Pixe
     and otherwise switches to Secondary Capture; ``keep`` refuses to switch;
     ``secondary-capture`` always writes Secondary Capture.
     """
+    rows, cols = raster.array.shape[:2]
+    if not (0 < rows <= 0xFFFF and 0 < cols <= 0xFFFF):
+        # PS3.3 C.7.6.3.1: (0028,0010) Rows and (0028,0011) Columns are US
+        raise PixelDataError(
+            f"{raster.source}: image of {cols}x{rows} pixels; DICOM Rows and Columns "
+            "must be 1..65535"
+        )
     tclass = UID(str(template_class))
     kind = f"{raster.samples}-sample {raster.bits}-bit{' signed' if raster.signed else ''}"
     target = tclass if mode != "secondary-capture" else iod.SECONDARY_CAPTURE

@@ -61,6 +61,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(levelname)s: %(message)s",
     )
+    # pydicom reports odd values of third-party files as warnings; they are
+    # details for -v, not errors (errors are one line each, below)
+    logging.captureWarnings(True)
+    quiet = logging.INFO if args.verbose else logging.ERROR
+    logging.getLogger("pydicom").setLevel(quiet)
+    logging.getLogger("py.warnings").setLevel(quiet)
     try:
         return int(args._run(args))
     except DicomRewriteError as exc:
