@@ -255,6 +255,10 @@ class TestImageInputs:
         assert ds.LossyImageCompressionMethod == "ISO_10918_1"
         assert float(ds.LossyImageCompressionRatio) > 1
 
+    def test_images_wider_than_dicom_allows_are_refused(self):
+        with pytest.raises(dicom_rewrite.PixelDataError, match="1..65535"):
+            convert_image(np.zeros((1, 70000), np.uint8), CT)
+
     def test_float_arrays_are_refused_with_a_pointer_to_series(self):
         with pytest.raises(dicom_rewrite.PixelDataError, match="series"):
             from_array(np.zeros((4, 4), np.float32))
