@@ -1076,6 +1076,7 @@ class _Input:
     keys: tuple[str, ...]  # names a box file may use for it
     header: Dataset | None = None
     error: str | None = None
+    skipped: str | None = None  # why a file met in a folder walk is not annotated
 
 
 def _read_header(path: Path) -> Dataset:
@@ -1095,11 +1096,13 @@ def _collect_inputs(inputs: Iterable[str | Path]) -> list[_Input]:
             for sub in iter_input_files([p]):
                 if sub.name.upper() == "DICOMDIR":
                     continue
+                rel = sub.relative_to(p).as_posix()
                 try:
                     header = _read_header(sub)
-                except InputError:
-                    continue  # folders may hold other files
-                rel = sub.relative_to(p).as_posix()
+                except InputError as exc:
+                    # folders may hold other files: skipped, and listed in the report
+                    out.append(_Input(sub, (), None, None, one_line(exc)))
+                    continue
                 out.append(_Input(sub, (sub.name, rel, str(sub)), header))
         elif p.is_file():
             inp = _Input(p, (p.name, str(item), str(p)))
@@ -1159,7 +1162,7 @@ def annotate_files(
         raise UsageError("annotate: give boxes with --box X0,Y0,X1,Y1 or --boxes FILE (one of them)")
     run = Annotator(profile, window=window, color=color, thickness=thickness, clip=clip)
     items = _collect_inputs(inputs)
-    if not items:
+    if all(inp.skipped for inp in items):
         raise UsageError("annotate: no DICOM files found in " + " ".join(map(str, inputs)))
     if box_file:
         per_input = _match_keys(load_boxes(box_file), items, str(box_file))
@@ -1194,6 +1197,10 @@ def annotate_files(
         entry: dict[str, Any] = {"input": str(inp.path), "outputs": [], "status": "ok"}
         if inp.error:
             entry.update(status="error", error=inp.error)
+            yield entry
+            continue
+        if inp.skipped:
+            entry.update(status="skipped", reason=inp.skipped)
             yield entry
             continue
         if i not in plans:

@@ -698,3 +698,18 @@ class TestCli:
         before = {p.name: p.read_bytes() for p in inputs.iterdir()}
         main(["annotate", str(inputs), "--box", "1,1,9,9", "--all", "--gsps", "--out", str(tmp_path / "o")])
         assert {p.name: p.read_bytes() for p in inputs.iterdir()} == before
+
+
+def test_non_dicom_files_in_a_folder_are_listed_as_skipped(tmp_path):
+    import shutil
+
+    from dicom_rewrite.annotate import annotate_files
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    shutil.copy(Path(__file__).resolve().parents[1] / "templates" / "ct.dcm", folder / "ct.dcm")
+    (folder / "notes.txt").write_text("not an image")
+    entries = list(annotate_files([folder], tmp_path / "out", boxes=[parse_box("10,10,20,20")]))
+    by_name = {Path(e["input"]).name: e for e in entries}
+    assert by_name["ct.dcm"]["status"] == "ok"
+    assert by_name["notes.txt"]["status"] == "skipped" and by_name["notes.txt"]["reason"]
