@@ -113,7 +113,7 @@ class Template:
     def load(cls, path: str | Path) -> Template:
         p = Path(path)
         try:
-            ds = dcmread(p)
+            ds: Dataset | None = dcmread(p)
         except FileNotFoundError:
             raise TemplateError(f"{p}: template not found") from None
         except InvalidDicomError:
@@ -127,6 +127,7 @@ class Template:
                 ) from None
         except (EOFError, ValueError, OSError) as exc:
             raise TemplateError(f"{p}: not a readable DICOM file ({exc})") from None
+        assert ds is not None
         return cls.from_dataset(ds, p)
 
     @classmethod
