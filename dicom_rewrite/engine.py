@@ -440,17 +440,25 @@ def _copy_dataset(base: Dataset) -> Dataset:
 
 
 def _copy_elements(src: Dataset, dst: Dataset) -> None:
-    for elem in src:
+    target = dst._dict
+    for tag, elem in src._dict.items():
+        if type(elem) is DataElement and elem.VR != "SQ":
+            # a new element object with the same (shared, immutable) value:
+            # what Dataset.__setitem__ stores for a converted element
+            new = object.__new__(DataElement)
+            new.__dict__.update(elem.__dict__)
+            target[tag] = new
+            continue
+        elem = src[tag]  # converts a raw element, if any
         if elem.VR == "SQ":
             items = []
             for item in elem.value or []:
-                new = Dataset()
-                _copy_elements(item, new)
-                items.append(new)
-            value: object = Sequence(items)
+                copy_item = Dataset()
+                _copy_elements(item, copy_item)
+                items.append(copy_item)
+            dst.add(DataElement(elem.tag, elem.VR, Sequence(items), already_converted=True))
         else:
-            value = elem.value
-        dst.add(DataElement(elem.tag, elem.VR, value, already_converted=True))
+            dst.add(DataElement(elem.tag, elem.VR, elem.value, already_converted=True))
 
 
 # ------------------------------------------------------------ character set

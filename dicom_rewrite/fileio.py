@@ -13,6 +13,7 @@ import re
 import tempfile
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator
+from typing import BinaryIO
 from pathlib import Path
 
 from pydicom.dataset import Dataset
@@ -75,9 +76,16 @@ class NameAllocator:
         self.out_dir = Path(out_dir)
         self.overwrite = overwrite
         self._claimed: set[Path] = set()
+        self._root = self.out_dir.resolve()
 
     def claim(self, relative: str | Path) -> Path:
-        path = safe_output_path(self.out_dir, relative)
+        text = str(relative)
+        if text and "/" not in text and "\\" not in text and text not in (".", ".."):
+            # one plain component: it cannot leave the folder (a rename
+            # replaces a symlink of that name, it does not follow it)
+            path = self._root / text
+        else:
+            path = safe_output_path(self.out_dir, relative)
         stem, suffix = path.stem, "".join(path.suffixes[-1:])
         candidate, n = path, 1
         while candidate in self._claimed or (not self.overwrite and candidate.exists()):
@@ -107,6 +115,37 @@ def atomic_write(path: Path, writer: Callable[[str], None]) -> Path:
             pass
         raise
     return path
+
+
+def atomic_write_bytes(path: Path, data: bytes, *, made_dirs: set[Path] | None = None,
+                       dump: Callable[[bytes, BinaryIO], None] | None = None) -> Path:
+    """Write ``data`` to a temporary file beside ``path`` and rename it onto
+    ``path`` (as :func:`atomic_write`, with one open per file).
+
+    ``made_dirs``: folders already known to exist (filled as they are made);
+    ``dump(data, file)`` writes the bytes (default ``file.write(data)``)."""
+    path = Path(path)
+    parent = path.parent
+    if made_dirs is None or parent not in made_dirs:
+        parent.mkdir(parents=True, exist_ok=True)
+        if made_dirs is not None:
+            made_dirs.add(parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            (dump or _write_all)(data, f)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    return path
+
+
+def _write_all(data: bytes, f: BinaryIO) -> None:
+    f.write(data)
 
 
 def write_dataset(ds: Dataset, path: Path) -> Path:

@@ -13,6 +13,7 @@ encapsulated syntax); ``tests/test_writer.py`` checks that.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import BinaryIO
 
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
@@ -25,7 +26,7 @@ from pydicom.filewriter import (
 from pydicom.multival import MultiValue
 from pydicom.valuerep import IS, DSdecimal, DSfloat, PersonName
 
-from dicom_rewrite.fileio import atomic_write
+from dicom_rewrite.fileio import atomic_write_bytes
 
 #: elements larger than this are never cached (pixel data)
 _MAX_CACHED = 1 << 16
@@ -59,6 +60,7 @@ class DatasetWriter:
     def __init__(self) -> None:
         self._cache: _Cache = {}
         self._meta_cache: _Cache = {}
+        self._dirs: set[Path] = set()  # output folders known to exist
 
     def encode(self, ds: Dataset) -> bytes:
         meta = ds.file_meta
@@ -130,10 +132,8 @@ class DatasetWriter:
 
     def write(self, ds: Dataset, path: Path) -> Path:
         """Write ``ds`` atomically to ``path``."""
-        data = self.encode(ds)
-        return atomic_write(path, lambda tmp: self._dump(data, tmp))
+        return atomic_write_bytes(path, self.encode(ds), made_dirs=self._dirs, dump=self._dump)
 
     @staticmethod
-    def _dump(data: bytes, tmp: str) -> None:
-        with open(tmp, "wb") as f:
-            f.write(data)
+    def _dump(data: bytes, f: BinaryIO) -> None:
+        f.write(data)

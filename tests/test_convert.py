@@ -306,8 +306,8 @@ class TestBatch:
 
         from dicom_rewrite.writer import DatasetWriter
 
-        def boom(data, tmp):
-            Path(tmp).write_bytes(data[: len(data) // 2])
+        def boom(data, f):
+            f.write(data[: len(data) // 2])
             raise OSError("disk full")
 
         monkeypatch.setattr(DatasetWriter, "_dump", staticmethod(boom))

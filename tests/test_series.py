@@ -198,12 +198,12 @@ class TestSeriesAttributes:
 
         real = DatasetWriter._dump
 
-        def flaky(data, tmp):
-            calls.append(tmp)
+        def flaky(data, f):
+            calls.append(f)
             if len(calls) == 3:
-                Path(tmp).write_bytes(data[:10])
+                f.write(data[:10])
                 raise OSError("disk full")
-            real(data, tmp)
+            real(data, f)
 
         monkeypatch.setattr(DatasetWriter, "_dump", staticmethod(flaky))
         with pytest.raises(OSError, match="disk full"):
