@@ -95,35 +95,14 @@ class NameAllocator:
         return candidate
 
 
-def atomic_write(path: Path, writer: Callable[[str], None]) -> Path:
-    """Call ``writer(tmp_path)`` then rename the temporary file onto ``path``.
+def _atomically(path: Path, fill: Callable[[int, str], None],
+                made_dirs: set[Path] | None = None) -> Path:
+    """Create a temporary file beside ``path``, let ``fill(fd, tmp_path)``
+    write it, then rename it onto ``path``; on any failure remove it.
 
     The temporary file lives in the destination folder (same file system, so
-    the rename is atomic) and is removed if ``writer`` fails.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    os.close(fd)
-    try:
-        writer(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    return path
-
-
-def atomic_write_bytes(path: Path, data: bytes, *, made_dirs: set[Path] | None = None,
-                       dump: Callable[[bytes, BinaryIO], None] | None = None) -> Path:
-    """Write ``data`` to a temporary file beside ``path`` and rename it onto
-    ``path`` (as :func:`atomic_write`, with one open per file).
-
-    ``made_dirs``: folders already known to exist (filled as they are made);
-    ``dump(data, file)`` writes the bytes (default ``file.write(data)``)."""
+    the rename is atomic). ``made_dirs``: folders already known to exist
+    (filled as they are made)."""
     path = Path(path)
     parent = path.parent
     if made_dirs is None or parent not in made_dirs:
@@ -132,8 +111,7 @@ def atomic_write_bytes(path: Path, data: bytes, *, made_dirs: set[Path] | None =
             made_dirs.add(parent)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=parent)
     try:
-        with os.fdopen(fd, "wb") as f:
-            (dump or _write_all)(data, f)
+        fill(fd, tmp)
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -142,6 +120,29 @@ def atomic_write_bytes(path: Path, data: bytes, *, made_dirs: set[Path] | None =
             pass
         raise
     return path
+
+
+def atomic_write(path: Path, writer: Callable[[str], None]) -> Path:
+    """Call ``writer(tmp_path)`` then rename the temporary file onto ``path``."""
+
+    def fill(fd: int, tmp: str) -> None:
+        os.close(fd)
+        writer(tmp)
+
+    return _atomically(path, fill)
+
+
+def atomic_write_bytes(path: Path, data: bytes, *, made_dirs: set[Path] | None = None,
+                       dump: Callable[[bytes, BinaryIO], None] | None = None) -> Path:
+    """Write ``data`` atomically to ``path`` through the temporary file's own
+    descriptor (one open per file). ``dump(data, file)`` writes the bytes
+    (default ``file.write(data)``)."""
+
+    def fill(fd: int, tmp: str) -> None:
+        with os.fdopen(fd, "wb") as f:
+            (dump or _write_all)(data, f)
+
+    return _atomically(path, fill, made_dirs)
 
 
 def _write_all(data: bytes, f: BinaryIO) -> None:
