@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from pydicom import uid as _uid
-from pydicom.datadict import keyword_for_tag, tag_for_keyword
+from pydicom.datadict import tag_for_keyword
 from pydicom.dataset import Dataset
 
 SECONDARY_CAPTURE = _uid.SecondaryCaptureImageStorage
@@ -164,10 +164,6 @@ def fits(sop_class: str, *, samples: int, bits: int, signed: bool) -> tuple[bool
     if not allowed:
         return False, bits
     return True, min(allowed)
-
-
-def keyword(tag: int) -> str:
-    return keyword_for_tag(tag) or f"{tag:08X}"
 
 
 def tag(keyword_: str) -> int:

@@ -1,9 +1,10 @@
 """The Image Pixel module: choose the SOP class and pixel format, then write.
 
 :func:`plan_pixels` validates and decides (no change to any dataset);
-:func:`apply_pixels` writes the plan into a dataset through pydicom's
-``set_pixel_data``, adding the Modality LUT / VOI attributes the target IOD
-needs.
+:func:`apply_pixel_module` writes the pixel module for a kind of image through
+pydicom's ``set_pixel_data`` (once per kind and batch), with the Modality LUT
+and presentation attributes the target IOD needs; :func:`set_pixel_values`
+writes one image's Pixel Data and window.
 """
 
 from __future__ import annotations
@@ -160,8 +161,3 @@ def set_pixel_values(ds: Dataset, raster: Raster, plan: PixelPlan) -> None:
     ds.add(DataElement(_WINDOW_CENTER, "DS", f"{center:g}"))
     ds.add(DataElement(_WINDOW_WIDTH, "DS", f"{width:g}"))
 
-
-def apply_pixels(ds: Dataset, raster: Raster, plan: PixelPlan) -> None:
-    """Write the pixels and every pixel-dependent attribute into ``ds``."""
-    apply_pixel_module(ds, raster, plan)
-    set_pixel_values(ds, raster, plan)

@@ -110,13 +110,6 @@ def remove_stale(ds: Dataset) -> list[Change]:
     return changes
 
 
-def remove_private(ds: Dataset, keep: frozenset[int] = frozenset()) -> list[Change]:
-    """Remove private elements (and private creators) at every depth."""
-    return remove_where(
-        ds, lambda t: bool((t >> 16) % 2) and t not in keep, "private tags removed", recursive=True
-    )
-
-
 # ---------------------------------------------------------------- identity
 
 def _identity_tags() -> frozenset[int]:
