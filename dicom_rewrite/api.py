@@ -6,15 +6,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 from pydicom.dataset import Dataset
 
-from dicom_rewrite.engine import Converter, Output, Template
+from dicom_rewrite.engine import Converter, Output, Rendered, Template
 from dicom_rewrite.errors import DicomRewriteError, InputError, UsageError, one_line
 from dicom_rewrite.fileio import NameAllocator, iter_input_files, sanitise_component
 from dicom_rewrite.profile import DEFAULT_PROFILE, Profile
@@ -94,10 +95,8 @@ def expand_inputs(inputs: Iterable[str | Path]) -> list[Path]:
         p = Path(item)
         if p.is_dir():
             files.extend(iter_input_files([p], is_image_file))
-        elif p.exists():
-            files.append(p)
         else:
-            files.append(p)  # reported as an error entry by convert_batch
+            files.append(p)  # a missing one is reported as an error entry
     return files
 
 
@@ -114,9 +113,28 @@ def convert_batch(
     on. Template and profile errors raise before anything is yielded."""
     conv = Converter(_template(template), _profile(profile),
                      transfer_syntax=transfer_syntax, started=started)
+
+    def make(raster: Raster, index: int, path: Path) -> Output:
+        return conv.convert(raster, index=index, stem=path.stem, name=path.name)
+
+    for path, outputs, names, error in _each_input(inputs, make):
+        yield ConversionResult(str(path), outputs, names, error)
+
+
+_T = TypeVar("_T")
+
+
+def _each_input(inputs: Iterable[str | Path], make: Callable[[Raster, int, Path], _T],
+                ) -> Iterator[tuple[Path, list[_T], list[str], str | None]]:
+    """For each input file: ``(path, outputs, output names, error)``, where
+    ``make(raster, index, path)`` makes each page's output (index: 1, 2, ...
+    over the whole batch). A bad input gives an error and no outputs; a
+    template or profile error raises."""
     index = 0
     for path in expand_inputs(inputs):
-        result = ConversionResult(str(path))
+        outputs: list[_T] = []
+        names: list[str] = []
+        error = None
         try:
             if not path.is_file():
                 raise InputError(f"{path}: no such file")
@@ -124,20 +142,15 @@ def convert_batch(
             for raster in rasters:
                 index += 1
                 stem = path.stem if len(rasters) == 1 else f"{path.stem}_p{raster.page + 1:04d}"
-                out = conv.convert(raster, index=index, stem=path.stem, name=path.name)
-                result.outputs.append(out)
-                result.names.append(f"{sanitise_component(stem, 'image')}.dcm")
+                outputs.append(make(raster, index, path))
+                names.append(f"{sanitise_component(stem, 'image')}.dcm")
         except DicomRewriteError as exc:
             if exc.exit_code != InputError.exit_code and not isinstance(exc, InputError):
                 raise
-            result.outputs.clear()
-            result.names.clear()
-            result.error = one_line(exc)
+            outputs, names, error = [], [], one_line(exc)
         except Exception as exc:  # noqa: BLE001 - one bad input must not stop the batch
-            result.outputs.clear()
-            result.names.clear()
-            result.error = f"{path}: {type(exc).__name__}: {one_line(exc)}"
-        yield result
+            outputs, names, error = [], [], f"{path}: {type(exc).__name__}: {one_line(exc)}"
+        yield path, outputs, names, error
 
 
 def convert_files(
@@ -148,34 +161,46 @@ def convert_files(
     *,
     transfer_syntax: str | None = None,
     overwrite: bool = False,
+    started: datetime | None = None,
 ) -> Iterator[dict[str, object]]:
     """Convert and write: yields one report entry per input.
 
     Each output is ``OUT/<input stem>.dcm`` (multi-page: ``<stem>_pNNNN.dcm``);
     a name already taken in this run or on disk gets ``_2``, ``_3``... (never
-    a silent overwrite), written atomically."""
+    a silent overwrite), written atomically. ``started``: the batch clock
+    (dates the outputs need and nothing else gave; default now). The files
+    are byte for byte
+    what :func:`convert_batch`'s datasets save as; outputs after the first of
+    each kind of image are filled into its encoding
+    (:meth:`Converter.render`)."""
     names = NameAllocator(Path(out_dir), overwrite=overwrite)
     writer = DatasetWriter()
-    for result in convert_batch(inputs, template, profile, transfer_syntax=transfer_syntax):
-        entry: dict[str, object] = {"input": result.input, "outputs": [], "status": "ok"}
-        if result.error:
-            entry.update(status="error", error=result.error)
+    conv = Converter(_template(template), _profile(profile),
+                     transfer_syntax=transfer_syntax, started=started)
+
+    def make(raster: Raster, index: int, path: Path) -> Rendered:
+        return conv.render(raster, writer, index=index, stem=path.stem, name=path.name)
+
+    for path, outputs, out_names, error in _each_input(inputs, make):
+        entry: dict[str, object] = {"input": str(path), "outputs": [], "status": "ok"}
+        if error:
+            entry.update(status="error", error=error)
             yield entry
             continue
         written: list[str] = []
         try:
-            for out, name in zip(result.outputs, result.names):
-                path = names.claim(name)
-                writer.write(out.dataset, path)
-                written.append(str(path))
+            for out, name in zip(outputs, out_names):
+                target = names.claim(name)
+                writer.write_parts(out.parts, target)
+                written.append(str(target))
         except (OSError, ValueError) as exc:
-            entry.update(status="error", error=f"{result.input}: cannot write output ({one_line(exc)})")
+            entry.update(status="error", error=f"{path}: cannot write output ({one_line(exc)})")
         entry["outputs"] = written
-        notes = sorted({n for o in result.outputs for n in o.notes})
+        notes = sorted({n for o in outputs for n in o.notes})
         if notes:
             entry["notes"] = notes
-        if result.outputs:
-            first = result.outputs[0]
+        if outputs:
+            first = outputs[0]
             entry["sop_class"] = first.plan.sop_class.name
             if first.plan.switched_from is not None:
                 entry["sop_class_switched_from"] = first.plan.switched_from.name

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+import numpy as np
 from pydicom import dcmread
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset, FileMetaDataset
@@ -24,9 +25,16 @@ from pydicom.sequence import Sequence
 from pydicom.tag import BaseTag
 from pydicom.uid import UID, CTImageStorage, ExplicitVRLittleEndian, MRImageStorage
 
-from dicom_rewrite import __version__, iod, syntax
+from dicom_rewrite import __version__, iod, stamp, syntax
 from dicom_rewrite.errors import TemplateError
-from dicom_rewrite.pixels import PixelPlan, apply_pixel_module, plan_pixels, set_pixel_values
+from dicom_rewrite.pixels import (
+    PixelPlan,
+    apply_pixel_module,
+    pixel_payload,
+    plan_pixels,
+    set_pixel_values,
+    window_values,
+)
 from dicom_rewrite.profile import DEFAULT_PROFILE, Context, Identity, Profile
 from dicom_rewrite.raster import Raster
 from dicom_rewrite.scrub import (
@@ -38,6 +46,7 @@ from dicom_rewrite.scrub import (
     vr_of,
 )
 from dicom_rewrite.uids import UidMap
+from dicom_rewrite.writer import Buffer, DatasetWriter
 
 log = logging.getLogger(__name__)
 
@@ -175,6 +184,15 @@ class Output:
     notes: list[str] = field(default_factory=list)
 
 
+@dataclass
+class Rendered:
+    """One output as the parts of its file (see :meth:`Converter.render`)."""
+
+    parts: list[Buffer]
+    plan: PixelPlan
+    notes: list[str] = field(default_factory=list)
+
+
 class Converter:
     """Converts rasters into datasets in one template's dialect.
 
@@ -203,6 +221,8 @@ class Converter:
         self._missing_cache: dict[tuple[str, frozenset[int]], list[tuple[str, str]]] = {}
         self._modules_cache: dict[tuple[str, frozenset[int]], list[str]] = {}
         self._prototypes: dict[tuple[object, ...], tuple[Dataset, list[Change], list[str]]] = {}
+        self._stamps: dict[tuple[object, ...], stamp.Stamp | None] = {}
+        self._plans: dict[tuple[object, ...], PixelPlan] = {}
 
     def _scrubbed_base(self) -> tuple[Dataset, list[Change]]:
         ds = copy.deepcopy(self.template.dataset)
@@ -233,13 +253,14 @@ class Converter:
         attributes are set and before the profile applies: the hook through
         which commands add their own attributes (slice geometry, rescale,
         derivation references). It returns a list of :class:`Change`."""
-        plan = plan_pixels(self.template.sop_class, raster, self.profile.pixel.sop_class.value)
+        plan = self._plan(raster)
         prototype, proto_changes, proto_notes = self._prototype(raster, plan)
         ds = _copy_dataset(prototype)
         changes = list(self.base_changes) + proto_changes
         notes = list(raster.notes) + proto_notes
         set_pixel_values(ds, raster, plan)
-        self._set_instance_attributes(ds, raster, index)
+        for tag, vr, text in self._instance_values(raster, index):
+            ds.add(DataElement(tag, vr, text))
         if adjust is not None:
             changes += adjust(ds, plan)
         ctx = Context(stem=stem, name=name or stem, index=index, started=self.started,
@@ -255,15 +276,54 @@ class Converter:
         syntax.encode(ds, self.transfer_syntax)
         return Output(ds, plan, changes, notes)
 
+    def render(self, raster: Raster, writer: DatasetWriter, *, index: int = 1,
+               stem: str = "image", name: str = "") -> Rendered:
+        """The Part 10 file of :meth:`convert`'s output, as parts to write in
+        order: byte for byte what ``writer`` encodes for that dataset.
+
+        The first output of each kind of raster is built and encoded as
+        usual; later ones of the same kind are filled into its
+        :class:`~dicom_rewrite.stamp.Stamp` when the profile and transfer
+        syntax allow (see :mod:`dicom_rewrite.stamp`)."""
+        plan = self._plan(raster)
+        key = self._kind_key(raster, plan)
+        found = self._stamps.get(key)
+        if found is not None:
+            arr, vr, values = self._varying(raster, plan, index)
+            if found.fits(values):
+                uid = self._instance_uid(found.scope, name or stem, index)
+                return Rendered(found.fill(uid, arr, vr, values), plan,
+                                [*raster.notes, *found.notes])
+        out = self.convert(raster, index=index, stem=stem, name=name)
+        if key not in self._stamps:
+            self._stamps[key] = self._make_stamp(out, raster, index, writer)
+        return Rendered([writer.encode(out.dataset)], out.plan, out.notes)
+
+    def _make_stamp(self, out: Output, raster: Raster, index: int,
+                    writer: DatasetWriter) -> stamp.Stamp | None:
+        if (self.transfer_syntax != ExplicitVRLittleEndian
+                or not self.profile.same_for_every_output(stamp.VARYING)):
+            return None
+        arr, vr, values = self._varying(raster, out.plan, index)
+        return stamp.build(writer, out.dataset, arr, vr, values,
+                           out.notes[len(raster.notes):])
+
+    def _varying(self, raster: Raster, plan: PixelPlan,
+                 index: int) -> tuple[np.ndarray, str, list[tuple[int, str, str]]]:
+        """What differs between outputs of one kind (:data:`stamp.VARYING`)
+        but the SOP Instance UID, computed by the functions :meth:`convert`
+        uses: the stored pixels, their VR and the other varying elements as
+        ``(tag, VR, text)``."""
+        arr, vr = pixel_payload(raster, plan)
+        return arr, vr, [*window_values(arr, raster, plan), *self._instance_values(raster, index)]
+
     # ------------------------------------------------------------- stages
     def _prototype(self, raster: Raster, plan: PixelPlan) -> tuple[Dataset, list[Change], list[str]]:
         """The scrubbed base with the SOP class, pixel module and image
         attributes for this kind of raster (plan, shape, dtype, source
         encoding): everything that does not depend on the pixel values or the
         output's index, built once per kind and batch."""
-        a = raster.array
-        key = (plan, a.shape, a.dtype.str, raster.photometric, raster.bits_stored,
-               raster.rescale, raster.lossy_method)
+        key = self._kind_key(raster, plan)
         hit = self._prototypes.get(key)
         if hit is not None:
             return hit
@@ -291,6 +351,23 @@ class Converter:
         self._complete_iod(ds, plan.sop_class, notes)
         self._prototypes[key] = (ds, changes, notes)
         return ds, changes, notes
+
+    def _plan(self, raster: Raster) -> PixelPlan:
+        """:func:`plan_pixels` for this batch's template and profile, memoised
+        on what it depends on (a refusal is not kept: it names its file)."""
+        a = raster.array
+        key = (a.shape, a.dtype.str, raster.photometric, raster.bits_stored)
+        plan = self._plans.get(key)
+        if plan is None:
+            plan = self._plans[key] = plan_pixels(
+                self.template.sop_class, raster, self.profile.pixel.sop_class.value)
+        return plan
+
+    @staticmethod
+    def _kind_key(raster: Raster, plan: PixelPlan) -> tuple[object, ...]:
+        a = raster.array
+        return (plan, a.shape, a.dtype.str, raster.photometric, raster.bits_stored,
+                raster.rescale, raster.lossy_method)
 
     @staticmethod
     def _drop_outside_iod(ds: Dataset, sop_class: UID) -> list[Change]:
@@ -339,11 +416,13 @@ class Converter:
             ds.LossyImageCompression = "00"
 
     @staticmethod
-    def _set_instance_attributes(ds: Dataset, raster: Raster, index: int) -> None:
-        """Attributes of this one output."""
-        ds.add(DataElement(_INSTANCE_NUMBER, "IS", index))
+    def _instance_values(raster: Raster, index: int) -> list[tuple[int, str, str]]:
+        """``(tag, VR, text)`` of this one output's attributes (but its UID
+        and pixels)."""
+        out = [(_INSTANCE_NUMBER, "IS", str(index))]
         if raster.lossy_method and raster.lossy_ratio:
-            ds.add(DataElement(_LOSSY_RATIO, "DS", f"{raster.lossy_ratio:.2f}"))
+            out.append((_LOSSY_RATIO, "DS", f"{raster.lossy_ratio:.2f}"))
+        return out
 
     def _set_uids(self, ds: Dataset, set_by_profile: set[int], ctx: Context) -> None:
         pol = self.profile.uids
@@ -361,11 +440,14 @@ class Converter:
             ds.add(DataElement(tag, "UI", self.uid_map.level(
                 level, mode, self.template.dataset.get(kw), scope, "")))
         if _UID_TAGS["SOPInstanceUID"] not in set_by_profile:
-            mode = pol.instance.value
-            ds.add(DataElement(_UID_TAGS["SOPInstanceUID"], "UI", self.uid_map.level(
-                "instance", mode, self.template.dataset.get("SOPInstanceUID"), scope,
-                f"{ctx.name}\x00{ctx.index}",
-            )))
+            ds.add(DataElement(_UID_TAGS["SOPInstanceUID"], "UI",
+                               self._instance_uid(scope, ctx.name, ctx.index)))
+
+    def _instance_uid(self, scope: str, name: str, index: int) -> UID:
+        """The SOP Instance UID of one output (``scope``: its Patient ID)."""
+        return self.uid_map.level("instance", self.profile.uids.instance.value,
+                                  self.template.dataset.get("SOPInstanceUID"), scope,
+                                  f"{name}\x00{index}")
 
     def _modules(self, ds: Dataset, sop_class: UID) -> list[str]:
         """:func:`iod.modules_present`, memoised on the set of tags present

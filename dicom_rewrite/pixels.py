@@ -131,13 +131,10 @@ def _rescale(raster: Raster, plan: PixelPlan) -> tuple[float, float]:
 _PIXEL_DATA, _WINDOW_CENTER, _WINDOW_WIDTH = 0x7FE00010, 0x00281050, 0x00281051
 
 
-def set_pixel_values(ds: Dataset, raster: Raster, plan: PixelPlan) -> None:
-    """Write this raster's Pixel Data and its window into a dataset whose
-    pixel module :func:`apply_pixel_module` wrote for a raster of the same
-    kind (same plan, shape and dtype)."""
+def pixel_payload(raster: Raster, plan: PixelPlan) -> tuple[np.ndarray, str]:
+    """The array to store for this raster (checked against Bits Stored) and
+    the VR of its Pixel Data (PS3.5 8.1.1: OB for 8 bits, OW above)."""
     arr = stored_array(raster, plan)
-    if (int(ds.Rows), int(ds.Columns)) != arr.shape[:2]:
-        raise PixelDataError(f"{raster.source}: shape {arr.shape} does not match the pixel module")
     bits = plan.bits_stored
     if bits < arr.dtype.itemsize * 8:
         # the range check of pydicom's set_pixel_data, for values that could exceed it
@@ -148,16 +145,30 @@ def set_pixel_values(ds: Dataset, raster: Raster, plan: PixelPlan) -> None:
                 f"{raster.source}: values [{int(arr.min())}, {int(arr.max())}] do not fit "
                 f"(0028,0101) Bits Stored {bits} ([{lo}, {hi}])"
             )
-    data = arr.tobytes()
-    # PS3.5 8.1.1: Pixel Data has even length; OB for 8 bits, OW above
-    ds.add(DataElement(_PIXEL_DATA, "OB" if plan.bits_allocated <= 8 else "OW",
-                       data if len(data) % 2 == 0 else data + b"\x00"))
+    return arr, "OB" if plan.bits_allocated <= 8 else "OW"
+
+
+def window_values(arr: np.ndarray, raster: Raster, plan: PixelPlan) -> list[tuple[int, str, str]]:
+    """``(tag, VR, text)`` of Window Center and Width for one stored array
+    (gray only; none for colour)."""
     if raster.samples != 1:
-        return
+        return []
     slope, intercept = _rescale(raster, plan)
     center, width = window_for(arr, raster.bits)
     # the window is in modality units (PS3.3 C.11.2.1.2)
     center, width = center * slope + intercept, max(width * abs(slope), 1.0)
-    ds.add(DataElement(_WINDOW_CENTER, "DS", f"{center:g}"))
-    ds.add(DataElement(_WINDOW_WIDTH, "DS", f"{width:g}"))
+    return [(_WINDOW_CENTER, "DS", f"{center:g}"), (_WINDOW_WIDTH, "DS", f"{width:g}")]
 
+
+def set_pixel_values(ds: Dataset, raster: Raster, plan: PixelPlan) -> None:
+    """Write this raster's Pixel Data and its window into a dataset whose
+    pixel module :func:`apply_pixel_module` wrote for a raster of the same
+    kind (same plan, shape and dtype)."""
+    arr, vr = pixel_payload(raster, plan)
+    if (int(ds.Rows), int(ds.Columns)) != arr.shape[:2]:
+        raise PixelDataError(f"{raster.source}: shape {arr.shape} does not match the pixel module")
+    data = arr.tobytes()
+    # PS3.5 8.1.1: Pixel Data has even length
+    ds.add(DataElement(_PIXEL_DATA, vr, data if len(data) % 2 == 0 else data + b"\x00"))
+    for tag, vr, text in window_values(arr, raster, plan):
+        ds.add(DataElement(tag, vr, text))

@@ -41,7 +41,7 @@ import math
 import os
 import re
 import string
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
@@ -468,6 +468,8 @@ def _pick_vr(vr: str, texts: list[str]) -> str:
 # -------------------------------------------------------- value templates
 
 VARIABLES = ("stem", "name", "index", "date", "time")
+#: the variables whose value differs between the outputs of one batch
+PER_OUTPUT_VARIABLES = frozenset({"stem", "name", "index"})
 _TEMPLATE_FIELD = re.compile(r"^template\.([A-Za-z][A-Za-z0-9]*)$")
 _NUMERIC_VRS = {"IS": int, "US": int, "SS": int, "UL": int, "SL": int, "UV": int, "SV": int,
                 "DS": float, "FL": float, "FD": float}
@@ -833,6 +835,21 @@ class Profile:
                 if rule.action is action:
                     changes += rule.apply(ds, ctx)
         return changes
+
+    def same_for_every_output(self, varying: Collection[int]) -> bool:
+        """True when :meth:`apply` does the same to every output of a batch
+        whose datasets differ only in the top-level tags ``varying``: no
+        rule renders a per-output variable (``{stem}``, ``{name}``,
+        ``{index}``; ``{date}``, ``{time}`` and ``{template.X}`` are fixed
+        per batch) and no rule reads or writes a tag in ``varying``. Word
+        rules (``private``, ``overlays``, ``curves``) qualify as long as
+        ``varying`` holds public, non-overlay tags."""
+        for rule in self.rules:
+            if any(f in PER_OUTPUT_VARIABLES for tpl in rule.templates for f in tpl.fields):
+                return False
+            if isinstance(rule.target, TagPath) and rule.target.top in varying:
+                return False
+        return True
 
     def describe(self) -> str:
         """The resolved profile as YAML (with the origin of every rule)."""

@@ -12,8 +12,10 @@ encapsulated syntax); ``tests/test_writer.py`` checks that.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Sequence
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
@@ -27,6 +29,12 @@ from pydicom.multival import MultiValue
 from pydicom.valuerep import IS, DSdecimal, DSfloat, PersonName
 
 from dicom_rewrite.fileio import atomic_write_bytes
+
+#: bytes or a C-contiguous array (anything ``file.write`` takes)
+Buffer = Any
+
+#: PS3.10 7.1: 128-byte preamble and the DICM prefix
+PREAMBLE = b"\x00" * 128 + b"DICM"
 
 #: elements larger than this are never cached (pixel data)
 _MAX_CACHED = 1 << 16
@@ -63,20 +71,31 @@ class DatasetWriter:
         self._dirs: set[Path] = set()  # output folders known to exist
 
     def encode(self, ds: Dataset) -> bytes:
-        meta = ds.file_meta
-        tsyntax = meta.TransferSyntaxUID
-        if not tsyntax.is_little_endian or tsyntax.is_implicit_VR or tsyntax.is_deflated:
+        split = self.segments(ds)
+        if split is None:
             # not a syntax the engine writes: let pydicom do everything
             buf = DicomBytesIO()
             ds.save_as(buf, enforce_file_format=True)
             return buf.getvalue()
+        head, elements = split
+        return head + b"".join([data for _tag, data in elements])
+
+    def segments(self, ds: Dataset) -> tuple[bytes, list[tuple[int, bytes]]] | None:
+        """``(preamble and file meta, [(tag, encoded element), ...] in tag
+        order)``, whose concatenation is the file; None when the transfer
+        syntax is not explicit VR little endian (plain or encapsulated)."""
+        meta = ds.file_meta
+        tsyntax = meta.TransferSyntaxUID
+        if not tsyntax.is_little_endian or tsyntax.is_implicit_VR or tsyntax.is_deflated:
+            return None
         if "PixelData" in ds:
             # PS3.5 A.4: encapsulated pixel data has undefined length
             ds["PixelData"].is_undefined_length = tsyntax.is_compressed
-        parts = [b"\x00" * 128 + b"DICM", self._encode_meta(meta)]
+        head = PREAMBLE + self._encode_meta(meta)
         charset = ds._character_set
         encodings = tuple(charset) if isinstance(charset, list) else (charset,)
         elements = ds._dict
+        out = []
         # sort plain ints: BaseTag's Python-level __lt__ is slow
         for tag in sorted(map(int, elements)):
             elem = elements[tag]
@@ -87,8 +106,25 @@ class DatasetWriter:
             value = elem.value
             cacheable = elem.VR != "SQ" and not (
                 isinstance(value, bytes) and len(value) > _MAX_CACHED)
-            parts.append(self._element(elem, encodings, self._cache if cacheable else None))
-        return b"".join(parts)
+            out.append((tag, self._element(elem, encodings, self._cache if cacheable else None)))
+        return head, out
+
+    def element_bytes(self, elem: DataElement, encodings: tuple[str, ...] = ("iso8859",),
+                      *, cached: bool = False) -> bytes:
+        """One element in explicit VR little endian (``cached``: through the
+        batch cache, for values likely to repeat)."""
+        return self._element(elem, encodings, self._cache if cached else None)
+
+    def meta_bytes(self, meta: Dataset) -> list[tuple[int, bytes]]:
+        """The file meta elements but the group length, encoded, in tag order."""
+        return [(t, self._element(meta._dict[t], ("iso8859",), self._meta_cache))
+                for t in sorted(map(int, meta._dict)) if t != 0x00020000]
+
+    @staticmethod
+    @functools.lru_cache(maxsize=64)
+    def meta_group_length(length: int) -> bytes:
+        """(0002,0000) File Meta Information Group Length (PS3.10 7.1)."""
+        return DatasetWriter._element(DataElement(0x00020000, "UL", length), ("iso8859",), None)
 
     def _encode_meta(self, meta: Dataset) -> bytes:
         """File meta (PS3.10 7.1), as ``write_file_meta_info(enforce_standard=True)``
@@ -98,11 +134,8 @@ class DatasetWriter:
             buf.is_little_endian, buf.is_implicit_VR = True, False
             write_file_meta_info(buf, meta, enforce_standard=True)
             return buf.getvalue()
-        body = b"".join(self._element(meta._dict[t], ("iso8859",), self._meta_cache)
-                        for t in sorted(map(int, meta._dict)) if t != 0x00020000)
-        # PS3.10 7.1: (0002,0000) File Meta Information Group Length
-        length = DataElement(0x00020000, "UL", len(body))
-        return self._element(length, ("iso8859",), None) + body
+        body = b"".join([data for _tag, data in self.meta_bytes(meta)])
+        return self.meta_group_length(len(body)) + body
 
     @staticmethod
     def _element(elem: DataElement, encodings: tuple[str, ...], cache: _Cache | None) -> bytes:
@@ -132,8 +165,18 @@ class DatasetWriter:
 
     def write(self, ds: Dataset, path: Path) -> Path:
         """Write ``ds`` atomically to ``path``."""
-        return atomic_write_bytes(path, self.encode(ds), made_dirs=self._dirs, dump=self._dump)
+        return self.write_parts([self.encode(ds)], path)
+
+    def write_parts(self, parts: Sequence[Buffer], path: Path) -> Path:
+        """Write the concatenation of ``parts`` (bytes or C-contiguous arrays)
+        atomically to ``path``, without joining them in memory first."""
+
+        def dump(_data: object, f: BinaryIO) -> None:
+            for part in parts:
+                self._dump(part, f)
+
+        return atomic_write_bytes(path, b"", made_dirs=self._dirs, dump=dump)
 
     @staticmethod
-    def _dump(data: bytes, f: BinaryIO) -> None:
+    def _dump(data: Buffer, f: BinaryIO) -> None:
         f.write(data)

@@ -1,0 +1,179 @@
+"""Batch outputs of one kind, encoded once and filled in per output.
+
+Within a batch, every output made from the same kind of raster (same pixel
+plan, shape, dtype and source encoding; see ``Converter._prototype``) is the
+same dataset except for a few top-level attributes, :data:`VARYING`: the SOP
+Instance UID (also in the file meta), Instance Number, Lossy Image
+Compression Ratio, the window and the Pixel Data. That holds when the
+profile does the same to every output (:meth:`Profile.same_for_every_output`)
+and the pixels are stored natively (no per-file compression).
+
+A :class:`Stamp` keeps the encoded bytes of everything else, taken from the
+first output of the kind, which the engine built and encoded the ordinary
+way. Later outputs only encode their varying elements and write the pixel
+array straight from memory. :func:`build` refuses (returns None) unless the
+varying elements recomputed for that first output encode exactly as they
+did in it, so a stamp can only reproduce what the engine would have built;
+``tests/test_stamp.py`` also checks byte identity over templates, image
+kinds and profiles.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+from pydicom.dataset import Dataset
+from pydicom.uid import ExplicitVRLittleEndian
+
+from dicom_rewrite.writer import PREAMBLE, Buffer, DatasetWriter
+
+SOP_INSTANCE_UID = 0x00080018
+INSTANCE_NUMBER = 0x00200013
+LOSSY_RATIO = 0x00282112
+WINDOW_CENTER = 0x00281050
+WINDOW_WIDTH = 0x00281051
+PIXEL_DATA = 0x7FE00010
+MEDIA_SOP_INSTANCE_UID = 0x00020003
+
+#: top-level tags that may differ between outputs of one kind
+VARYING = frozenset({SOP_INSTANCE_UID, INSTANCE_NUMBER, LOSSY_RATIO, WINDOW_CENTER,
+                     WINDOW_WIDTH, PIXEL_DATA})
+
+
+#: varying tags every output has
+_ALWAYS = frozenset({SOP_INSTANCE_UID, PIXEL_DATA})
+
+#: the VRs of the varying elements but Pixel Data (PS3.5 Table 6.2-1): text
+#: with a 16-bit length, padded to even length with NUL (UI) or space
+_SHORT_TEXT_PAD = {"UI": b"\x00", "IS": b" ", "DS": b" "}
+
+#: ``(tag, VR, text)``
+Value = tuple[int, str, str]
+
+
+def short_element(tag: int, vr: str, text: str) -> bytes:
+    """One UI, IS or DS element in explicit VR little endian (PS3.5 7.1.2:
+    tag, VR, 16-bit length, value padded to even length). :func:`build`
+    checks it against pydicom's encoding before a stamp is used."""
+    value = text.encode("ascii")
+    if len(value) % 2:
+        value += _SHORT_TEXT_PAD[vr]
+    return struct.pack("<HH2sH", tag >> 16, tag & 0xFFFF, vr.encode(), len(value)) + value
+
+
+def pixel_header(vr: str, length: int) -> bytes:
+    """The explicit VR little endian header of (7FE0,0010) Pixel Data with
+    VR OB or OW (PS3.5 7.1.2: tag, VR, 2 reserved bytes, 32-bit length)."""
+    return struct.pack("<HH2s2xI", PIXEL_DATA >> 16, PIXEL_DATA & 0xFFFF, vr.encode(), length)
+
+
+def pixel_parts(arr: np.ndarray, vr: str) -> list[Buffer]:
+    """Pixel Data as written: header, the array's bytes, a pad byte to even
+    length (PS3.5 8.1.1)."""
+    n = arr.nbytes
+    parts: list[Buffer] = [pixel_header(vr, n + n % 2), arr.reshape(-1)]
+    if n % 2:
+        parts.append(b"\x00")
+    return parts
+
+
+@dataclass(frozen=True)
+class Stamp:
+    head: bytes  # preamble and "DICM"
+    meta_before: bytes  # encoded file meta elements before (0002,0003) but the group length
+    meta_after: bytes  # ... and after it
+    runs: tuple[bytes | int, ...]  # the dataset in tag order: fixed bytes or a varying tag
+    holes: frozenset[int]  # the varying tags present
+    scope: str  # the outputs' Patient ID (the scope of their UIDs)
+    notes: tuple[str, ...]  # the engine's notes for this kind (not the raster's own)
+
+    def fits(self, values: Iterable[Value]) -> bool:
+        """True when an output's varying elements (but its UID and pixels)
+        are the ones this stamp has holes for; otherwise the caller builds
+        it the ordinary way."""
+        return {v[0] for v in values} | _ALWAYS == self.holes
+
+    def fill(self, uid: str, arr: np.ndarray, vr: str, values: Iterable[Value]) -> list[Buffer]:
+        """The parts of one output's file (its varying elements must
+        :meth:`fit`)."""
+        by_tag = {v[0]: v for v in values}
+        by_tag[SOP_INSTANCE_UID] = (SOP_INSTANCE_UID, "UI", uid)
+        uid_elem = short_element(MEDIA_SOP_INSTANCE_UID, "UI", uid)
+        meta_len = len(self.meta_before) + len(uid_elem) + len(self.meta_after)
+        chunk = [self.head, DatasetWriter.meta_group_length(meta_len), self.meta_before,
+                 uid_elem, self.meta_after]
+        parts: list[Buffer] = []
+        for run in self.runs:
+            if isinstance(run, bytes):
+                chunk.append(run)
+            elif run == PIXEL_DATA:
+                # the array goes to the file as it is; the bytes around it are
+                # joined, so each output takes a few writes
+                header, *rest = pixel_parts(arr, vr)
+                chunk.append(header)
+                parts += [b"".join(chunk), *rest]
+                chunk = []
+            else:
+                chunk.append(short_element(*by_tag[run]))
+        if chunk:
+            parts.append(b"".join(chunk))
+        return parts
+
+
+def build(writer: DatasetWriter, ds: Dataset, arr: np.ndarray, vr: str,
+          values: Iterable[Value], notes: Iterable[str]) -> Stamp | None:
+    """A stamp from the first output ``ds`` of a kind, given the varying
+    elements recomputed for it (``arr``/``vr``: its pixels; ``values``: the
+    others but its SOP Instance UID, which is read from ``ds``); None unless they
+    encode exactly as pydicom encodes them in ``ds`` and ``ds`` is stored
+    natively."""
+    meta = ds.file_meta
+    if meta.get("TransferSyntaxUID") != ExplicitVRLittleEndian:
+        return None
+    split = writer.segments(ds)
+    if split is None:
+        return None
+    _meta, segments = split
+    encoded = dict(segments)
+    uid = str(ds.get("SOPInstanceUID", ""))
+    by_tag = {v[0]: v for v in values}
+    by_tag[SOP_INSTANCE_UID] = (SOP_INSTANCE_UID, "UI", uid)
+    holes = frozenset(by_tag) | _ALWAYS
+    if holes != VARYING & encoded.keys() or any(v[1] not in _SHORT_TEXT_PAD for v in by_tag.values()):
+        return None
+    for tag, value in by_tag.items():
+        if short_element(*value) != encoded[tag]:
+            return None
+    if b"".join(_bytes(p) for p in pixel_parts(arr, vr)) != encoded[PIXEL_DATA]:
+        return None
+    meta_segments = writer.meta_bytes(meta)
+    tags = [t for t, _ in meta_segments]
+    if (MEDIA_SOP_INSTANCE_UID not in tags
+            or short_element(MEDIA_SOP_INSTANCE_UID, "UI", uid)
+            != dict(meta_segments)[MEDIA_SOP_INSTANCE_UID]):
+        return None
+    i = tags.index(MEDIA_SOP_INSTANCE_UID)
+    runs: list[bytes | int] = []
+    for tag, data in segments:
+        if tag in holes:
+            runs.append(tag)
+        elif runs and isinstance(runs[-1], bytes):
+            runs[-1] += data
+        else:
+            runs.append(data)
+    return Stamp(
+        head=PREAMBLE,
+        meta_before=b"".join(d for _t, d in meta_segments[:i]),
+        meta_after=b"".join(d for _t, d in meta_segments[i + 1:]),
+        runs=tuple(runs),
+        holes=holes,
+        scope=str(ds.get("PatientID", "") or ""),
+        notes=tuple(notes),
+    )
+
+
+def _bytes(part: Buffer) -> bytes:
+    return part if isinstance(part, bytes) else np.ascontiguousarray(part).tobytes()

@@ -1,0 +1,276 @@
+"""The batch fast path (``Converter.render`` with stamps) must write exactly
+the bytes of the ordinary path (``Converter.convert`` + pydicom's writer)."""
+
+from __future__ import annotations
+
+import io
+import itertools
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+import pydicom
+import pytest
+from PIL import Image
+from pydicom.data import get_testdata_file
+from pydicom.dataelem import DataElement
+from pydicom.filebase import DicomBytesIO
+from pydicom.filewriter import write_data_element
+
+from dicom_rewrite import convert_batch, convert_files, stamp, uids
+from dicom_rewrite.engine import Converter, Template
+from dicom_rewrite.profile import Profile, load_profile
+from dicom_rewrite.raster import Raster, from_array, read_image
+from dicom_rewrite.writer import DatasetWriter
+from tests.test_convert_interop import PYDICOM_TEMPLATES
+
+REPO = Path(__file__).resolve().parents[1]
+SHIPPED = sorted((REPO / "templates").glob("*.dcm"))
+#: the real-world templates of the interop matrix
+THIRD_PARTY = [Path(get_testdata_file(n)) for n in PYDICOM_TEMPLATES]
+STARTED = datetime(2026, 1, 2, 3, 4, 5)
+
+
+@pytest.fixture
+def counting_uids(monkeypatch):
+    """Deterministic "new" UIDs, restarted by calling the fixture's value."""
+    state = {"n": itertools.count(1)}
+
+    def fake(root=None):
+        return uids._from_int(10**30 + next(state["n"]), root)
+
+    monkeypatch.setattr(uids, "new_uid", fake)
+
+    def restart():
+        state["n"] = itertools.count(1)
+
+    return restart
+
+
+def _batch(kind: str, n: int = 4) -> list[Raster]:
+    """n rasters of one kind whose varying attributes all differ."""
+    rng = np.random.default_rng(7)
+    out = []
+    for i in range(n):
+        if kind == "gray8":
+            a = rng.integers(0, 256, (12, 10), dtype=np.uint8)
+        elif kind == "gray8_odd":  # odd pixel count: the pad byte
+            a = rng.integers(0, 256, (7, 9), dtype=np.uint8)
+        elif kind == "gray16":  # the window follows each image's range
+            a = rng.integers(0, 100 + 900 * i, (12, 10), dtype=np.uint16)
+        elif kind == "signed16":
+            a = rng.integers(-1000 - 700 * i, 3000, (12, 10), dtype=np.int16)
+        else:
+            a = rng.integers(0, 256, (12, 10, 3), dtype=np.uint8)
+        out.append(from_array(a))
+    return out
+
+
+def _both(template: Path, profile: Profile, rasters: list[Raster], restart,
+          **kw) -> tuple[Converter, list[bytes], list[bytes]]:
+    """(fast converter, fast bytes, ordinary bytes as pydicom saves them)."""
+    tpl = Template.load(template)
+    restart()
+    fast = Converter(tpl, profile, started=STARTED, **kw)
+    writer = DatasetWriter()
+    ours = [b"".join(bytes(memoryview(p).cast("B")) for p in
+                     fast.render(r, writer, index=i, stem=f"img{i}", name=f"img{i}.png").parts)
+            for i, r in enumerate(rasters, 1)]
+    restart()
+    plain = Converter(tpl, profile, started=STARTED, **kw)
+    ref = []
+    for i, r in enumerate(rasters, 1):
+        ds = plain.convert(r, index=i, stem=f"img{i}", name=f"img{i}.png").dataset
+        buf = io.BytesIO()
+        ds.save_as(buf, enforce_file_format=True)
+        ref.append(buf.getvalue())
+    return fast, ours, ref
+
+
+def _stamps_used(conv: Converter) -> int:
+    return sum(s is not None for s in conv._stamps.values())
+
+
+KINDS = ["gray8", "gray8_odd", "gray16", "signed16", "rgb"]
+
+
+@pytest.mark.parametrize("template", SHIPPED + THIRD_PARTY, ids=lambda p: p.name)
+@pytest.mark.parametrize("kind", KINDS)
+def test_fast_path_bytes_equal_ordinary_path(template, kind, counting_uids):
+    fast, ours, ref = _both(template, Profile(), _batch(kind), counting_uids)
+    assert _stamps_used(fast) == 1, "the batch should have used the fast path"
+    assert len(set(ours)) == len(ours)  # every output differs (UID, pixels, number)
+    for i, (a, b) in enumerate(zip(ours, ref), 1):
+        assert a == b, f"output {i} differs"
+
+
+PROFILES = {
+    "static rules": """
+version: 1
+set:
+  PatientName: "ANON^{date}"
+  InstitutionName: "Site of {template.Modality}"
+  "DeidentificationMethodCodeSequence[0].CodeValue": "113100"
+default:
+  StudyDescription: "fixed"
+remove: [private, overlays, ImageComments]
+blank: [AccessionNumber]
+""",
+    "hashed UIDs": """
+version: 1
+uids: {study: hash, series: hash, instance: hash, frame_of_reference: hash, key: "k3y"}
+""",
+    "identity kept": """
+version: 1
+identity: keep
+uids: {instance: new}
+""",
+}
+
+
+@pytest.mark.parametrize("name", PROFILES)
+@pytest.mark.parametrize("template", [REPO / "templates" / "ct.dcm", REPO / "templates" / "us.dcm",
+                                      THIRD_PARTY[0]], ids=lambda p: p.name)
+def test_fast_path_with_profiles(name, template, tmp_path, counting_uids):
+    p = tmp_path / "p.yaml"
+    p.write_text(PROFILES[name])
+    profile = load_profile(p)
+    for kind in ("gray8", "gray16", "rgb"):
+        fast, ours, ref = _both(template, profile, _batch(kind, 3), counting_uids)
+        assert _stamps_used(fast) == 1
+        assert ours == ref
+
+
+@pytest.mark.parametrize("rules,reason", [
+    ('default:\n  SeriesDescription: "{stem}"\n', "per-output variable"),
+    ('set:\n  ImageComments: "no {index}"\n', "per-output variable"),
+    ('set:\n  WindowCenter: "40"\n  WindowWidth: "400"\n', "rule on a varying tag"),
+    ('remove: [InstanceNumber]\n', "rule on a varying tag"),
+])
+def test_profiles_that_differ_per_output_take_the_ordinary_path(rules, reason, tmp_path,
+                                                                counting_uids):
+    p = tmp_path / "p.yaml"
+    p.write_text("version: 1\n" + rules)
+    profile = load_profile(p)
+    assert not profile.same_for_every_output(stamp.VARYING), reason
+    fast, ours, ref = _both(REPO / "templates" / "ct.dcm", profile, _batch("gray8", 3),
+                            counting_uids)
+    assert _stamps_used(fast) == 0
+    assert ours == ref
+
+
+def test_compressed_syntax_takes_the_ordinary_path(counting_uids):
+    fast, ours, ref = _both(REPO / "templates" / "ct.dcm", Profile(), _batch("gray16", 3),
+                            counting_uids, transfer_syntax="rle")
+    assert _stamps_used(fast) == 0
+    assert ours == ref
+
+
+def test_kinds_interleaved_and_lossy_sources(tmp_path, counting_uids):
+    """Several kinds in one batch (one stamp each), JPEG sources whose
+    compression ratio differs per file, and an image whose kind changes."""
+    rng = np.random.default_rng(3)
+    rasters = []
+    for i in range(3):
+        for q in (50, 90):
+            buf = io.BytesIO()
+            Image.fromarray(rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)).save(
+                buf, "JPEG", quality=q)
+            f = tmp_path / f"j{i}{q}.jpg"
+            f.write_bytes(buf.getvalue())
+            rasters += read_image(f)
+        rasters += _batch("gray8", 1) + _batch("gray16", 1)
+    assert len({r.lossy_ratio for r in rasters if r.lossy_ratio}) > 1
+    fast, ours, ref = _both(REPO / "templates" / "sc.dcm", Profile(), rasters, counting_uids)
+    assert _stamps_used(fast) == 3
+    assert ours == ref
+
+
+def test_convert_files_writes_what_convert_batch_builds(tmp_path, counting_uids):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    rng = np.random.default_rng(5)
+    for i in range(5):
+        Image.fromarray(rng.integers(0, 256, (20, 30), dtype=np.uint8)).save(folder / f"a{i}.png")
+    counting_uids()
+    entries = list(convert_files([folder], REPO / "templates" / "ct.dcm", tmp_path / "out",
+                                 started=STARTED))
+    counting_uids()
+    results = list(convert_batch([folder], REPO / "templates" / "ct.dcm", started=STARTED))
+    assert [e["status"] for e in entries] == ["ok"] * 5
+    for entry, result in zip(entries, results):
+        (path,) = entry["outputs"]
+        buf = io.BytesIO()
+        result.datasets[0].save_as(buf, enforce_file_format=True)
+        assert Path(path).read_bytes() == buf.getvalue()
+        assert entry.get("notes") == (sorted(set(result.outputs[0].notes)) or None)
+
+
+@pytest.mark.parametrize("vr,text", [("UI", "1.2.3"), ("UI", "1.23"), ("IS", "7"), ("IS", "12"),
+                                     ("DS", "-1.5e+06"), ("DS", "128")])
+def test_short_element_is_pydicoms_encoding(vr, text):
+    buf = DicomBytesIO()
+    buf.is_little_endian, buf.is_implicit_VR = True, False
+    write_data_element(buf, DataElement(0x00200013, vr, text))
+    assert stamp.short_element(0x00200013, vr, text) == buf.getvalue()
+
+
+@pytest.mark.parametrize("dtype,vr", [(np.uint8, "OB"), (np.uint16, "OW")])
+@pytest.mark.parametrize("n", [6, 7])
+def test_pixel_parts_are_pydicoms_encoding(dtype, vr, n):
+    arr = np.arange(n, dtype=dtype)
+    data = arr.tobytes()
+    buf = DicomBytesIO()
+    buf.is_little_endian, buf.is_implicit_VR = True, False
+    write_data_element(buf, DataElement(0x7FE00010, vr, data + b"\x00" * (len(data) % 2)))
+    parts = stamp.pixel_parts(arr, vr)
+    assert b"".join(bytes(memoryview(p).cast("B")) for p in parts) == buf.getvalue()
+
+
+def test_stamp_refuses_a_first_output_it_cannot_reproduce(counting_uids):
+    """If an element the stamp would fill in was made some other way, no stamp."""
+    conv = Converter(Template.load(REPO / "templates" / "ct.dcm"), Profile(), started=STARTED)
+    writer = DatasetWriter()
+    raster = _batch("gray16", 1)[0]
+    out = conv.convert(raster, index=1)
+    arr, vr, values = conv._varying(raster, out.plan, 1)
+    assert stamp.build(writer, out.dataset, arr, vr, values, []) is not None
+    out.dataset.WindowCenter = "12345"
+    assert stamp.build(writer, out.dataset, arr, vr, values, []) is None
+    del out.dataset.WindowCenter
+    assert stamp.build(writer, out.dataset, arr, vr, values, []) is None
+
+
+def test_read_back_every_fast_output(tmp_path):
+    """Real UIDs: each output parses, has its own SOP Instance UID (meta and
+    dataset agree), its own Instance Number and its own pixels."""
+    rasters = _batch("gray16", 5)
+    conv = Converter(Template.load(REPO / "templates" / "mr.dcm"))
+    writer = DatasetWriter()
+    seen = set()
+    for i, r in enumerate(rasters, 1):
+        data = b"".join(bytes(memoryview(p).cast("B"))
+                        for p in conv.render(r, writer, index=i).parts)
+        ds = pydicom.dcmread(io.BytesIO(data))
+        assert ds.file_meta.MediaStorageSOPInstanceUID == ds.SOPInstanceUID
+        # (0002,0000) counts the meta elements after it, up to the dataset
+        end = 144 + ds.file_meta.FileMetaInformationGroupLength
+        assert data[end:end + 2] == b"\x08\x00"
+        seen.add(ds.SOPInstanceUID)
+        assert ds.InstanceNumber == i
+        assert np.array_equal(ds.pixel_array, r.array)
+    assert len(seen) == 5 and _stamps_used(conv) == 1
+
+
+def test_an_output_with_other_varying_elements_falls_back(counting_uids):
+    """Same kind, but one output lacks an element the stamp has a hole for
+    (a lossy source whose ratio is unknown): built the ordinary way."""
+    import dataclasses
+
+    base = _batch("gray8", 3)
+    rasters = [dataclasses.replace(r, lossy_method="ISO_10918_1", lossy_ratio=ratio)
+               for r, ratio in zip(base, (5.0, None, 7.5))]
+    fast, ours, ref = _both(REPO / "templates" / "ct.dcm", Profile(), rasters, counting_uids)
+    assert _stamps_used(fast) == 1
+    assert ours == ref
+    assert b"7.50" in ours[2] and pydicom.dcmread(io.BytesIO(ours[1])).get("LossyImageCompressionRatio") is None
