@@ -12,7 +12,8 @@ Reports, in the same run and on the same files:
 and ours/floor, ours/naive ratios. Peak RSS growth is measured by running
 ``ours`` on N and on 4N files in fresh subprocesses.
 
-    python benchmarks/bench_convert.py [--n 200] [--template templates/ct.dcm] [--workdir DIR]
+    python benchmarks/bench_convert.py [--n 200] [--template templates/ct.dcm]
+        [--profile templates/research-anonymous.yaml] [--workdir DIR] [--cpu]
 """
 
 from __future__ import annotations
@@ -75,33 +76,40 @@ def naive(paths: list[Path], template: Path, out: Path) -> float:
     return _clock() - t
 
 
-def ours(paths: list[Path], template: Path, out: Path) -> float:
+def ours(paths: list[Path], template: Path, out: Path, profile: Path | None = None) -> float:
     from dicom_rewrite import convert_files
 
     t = _clock()
-    for entry in convert_files(paths, template, out):
+    for entry in convert_files(paths, template, out, profile):
         assert entry["status"] == "ok", entry
     return _clock() - t
 
 
-def peak_rss_child(folder: Path, n: int, template: Path) -> int:
+def peak_rss_child(folder: Path, n: int, template: Path, profile: Path | None) -> int:
     """Peak RSS (kB) of a fresh process converting the first n files."""
     code = (
         "import resource,sys;from pathlib import Path;"
         "from dicom_rewrite import convert_files;"
         f"paths=sorted(Path({str(folder)!r}).glob('*.png'))[:{n}];"
         f"out=Path({str(folder)!r}).parent/'rss{n}';"
-        f"[e for e in convert_files(paths,{str(template)!r},out)];"
+        f"[e for e in convert_files(paths,{str(template)!r},out,{str(profile) if profile else None!r})];"
         "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
     )
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return int(res.stdout.strip())
 
 
+def _shown(path: Path) -> str:
+    path = path.resolve()
+    return str(path.relative_to(REPO) if path.is_relative_to(REPO) else path)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=200)
     ap.add_argument("--template", type=Path, default=REPO / "templates" / "ct.dcm")
+    ap.add_argument("--profile", type=Path, default=None,
+                    help="a profile for ours (the naive approach applies none)")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--workdir", default="/dev/shm" if Path("/dev/shm").is_dir() else None,
                     help="where inputs and outputs go (default: RAM-backed /dev/shm when "
@@ -116,19 +124,20 @@ def main() -> None:
         root = Path(tmp)
         paths = make_pngs(root / "png", 4 * args.n)
         sample = paths[: args.n]
-        ours(sample[:5], args.template, root / "warm")  # imports and caches
+        ours(sample[:5], args.template, root / "warm", args.profile)  # imports and caches
         # best of --repeat interleaved runs: the figures compare like with like
         t_floor = t_naive = t_ours = float("inf")
         for r in range(args.repeat):
             t_floor = min(t_floor, floor(sample, root / f"floor{r}"))
             t_naive = min(t_naive, naive(sample, args.template, root / f"naive{r}"))
-            t_ours = min(t_ours, ours(sample, args.template, root / f"ours{r}"))
-        rss_n = peak_rss_child(root / "png", args.n, args.template)
-        rss_4n = peak_rss_child(root / "png", 4 * args.n, args.template)
+            t_ours = min(t_ours, ours(sample, args.template, root / f"ours{r}", args.profile))
+        rss_n = peak_rss_child(root / "png", args.n, args.template, args.profile)
+        rss_4n = peak_rss_child(root / "png", 4 * args.n, args.template, args.profile)
     result = {
         "clock": "cpu" if args.cpu else "wall",
         "n": args.n,
-        "template": str(args.template.relative_to(REPO) if args.template.is_relative_to(REPO) else args.template),
+        "template": _shown(args.template),
+        "profile": _shown(args.profile) if args.profile else None,
         "floor_s": round(t_floor, 3),
         "naive_s": round(t_naive, 3),
         "ours_s": round(t_ours, 3),

@@ -106,6 +106,19 @@ UID_LEVELS = (
     ("frame_of_reference", "FrameOfReferenceUID"),
 )
 
+#: top-level attributes :meth:`Converter.convert` reads after the profile
+#: applies (UID scope, character set, IOD completion, clock): a profile that
+#: renders them per output gets no stamp (see :mod:`dicom_rewrite.stamp`)
+_READ_AFTER_PROFILE = frozenset(
+    [int(iod.tag(kw)) for kw in (
+        "PatientID", "SpecificCharacterSet", "SOPClassUID", "SOPInstanceUID",
+        "BodyPartExamined", "Laterality", "ImageLaterality", "PatientPosition",
+        "PatientOrientation", "PatientOrientationCodeSequence",
+        *(kw for _lvl, kw in UID_LEVELS),
+    )]
+    + [int(t) for pair in _CLOCK_TAGS for t in pair]
+)
+
 
 @dataclass(frozen=True)
 class Template:
@@ -223,6 +236,7 @@ class Converter:
         self._prototypes: dict[tuple[object, ...], tuple[Dataset, list[Change], list[str]]] = {}
         self._stamps: dict[tuple[object, ...], stamp.Stamp | None] = {}
         self._plans: dict[tuple[object, ...], PixelPlan] = {}
+        self._trusted: set[tuple[object, ...]] = set()  # stamps checked once
 
     def _scrubbed_base(self) -> tuple[Dataset, list[Change]]:
         ds = copy.deepcopy(self.template.dataset)
@@ -290,10 +304,22 @@ class Converter:
         found = self._stamps.get(key)
         if found is not None:
             arr, vr, values = self._varying(raster, plan, index)
-            if found.fits(values):
-                uid = self._instance_uid(found.scope, name or stem, index)
-                return Rendered(found.fill(uid, arr, vr, values), plan,
-                                [*raster.notes, *found.notes])
+            encoded = self._per_output_elements(found, key, stem, name or stem, index, writer)
+            if encoded is not None and found.fits(values, encoded):
+                if key in self._trusted:
+                    uid = self._instance_uid(found.scope, name or stem, index)
+                    return Rendered(found.fill(uid, arr, vr, values, encoded), plan,
+                                    [*raster.notes, *found.notes])
+                # a stamp's first fill is checked against the ordinary path
+                out = self.convert(raster, index=index, stem=stem, name=name)
+                data = writer.encode(out.dataset)
+                check = found.fill(str(out.dataset.SOPInstanceUID), arr, vr, values, encoded)
+                if b"".join(check) == data:
+                    self._trusted.add(key)
+                else:  # pragma: no cover - a bug: never fill this stamp
+                    log.debug("stamp for %s differs from the ordinary path; not used", key)
+                    self._stamps[key] = None
+                return Rendered([data], out.plan, out.notes)
         out = self.convert(raster, index=index, stem=stem, name=name)
         if key not in self._stamps:
             self._stamps[key] = self._make_stamp(out, raster, index, writer)
@@ -301,12 +327,37 @@ class Converter:
 
     def _make_stamp(self, out: Output, raster: Raster, index: int,
                     writer: DatasetWriter) -> stamp.Stamp | None:
-        if (self.transfer_syntax != ExplicitVRLittleEndian
-                or not self.profile.same_for_every_output(stamp.VARYING)):
+        if self.transfer_syntax != ExplicitVRLittleEndian:
+            return None
+        tags = self.profile.per_output_tags(stamp.VARYING, _READ_AFTER_PROFILE)
+        if tags is None:
             return None
         arr, vr, values = self._varying(raster, out.plan, index)
         return stamp.build(writer, out.dataset, arr, vr, values,
-                           out.notes[len(raster.notes):])
+                           out.notes[len(raster.notes):], tags)
+
+    def _per_output_elements(self, found: stamp.Stamp, key: tuple[object, ...], stem: str,
+                             name: str, index: int, writer: DatasetWriter) -> dict[int, bytes] | None:
+        """The encoded top-level elements the profile renders for this
+        output (``{stem}`` and the like), built as :meth:`convert` builds
+        them: the profile's per-output rules applied to a copy of the
+        prototype's elements. None (build it the ordinary way) when a value
+        is not ASCII, which may change the character set."""
+        if not found.profile_tags:
+            return {}
+        prototype = self._prototypes[key][0]
+        scratch = Dataset()
+        for tag in found.profile_tags:
+            if tag in prototype:
+                scratch.add(copy.deepcopy(prototype[tag]))
+        self.profile.apply_per_output(scratch, Context(
+            stem=stem, name=name, index=index, started=self.started,
+            template=self.template.dataset))
+        if not found.profile_tags <= scratch.keys() or not all(
+                t.isascii() for t in _text_values(scratch)):
+            return None
+        return {tag: writer.element_bytes(scratch[tag], found.encodings)
+                for tag in found.profile_tags}
 
     def _varying(self, raster: Raster, plan: PixelPlan,
                  index: int) -> tuple[np.ndarray, str, list[tuple[int, str, str]]]:

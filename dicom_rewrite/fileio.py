@@ -8,9 +8,9 @@ half-written file behind.
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
-import tempfile
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator
 from typing import BinaryIO
@@ -86,11 +86,11 @@ class NameAllocator:
             path = self._root / text
         else:
             path = safe_output_path(self.out_dir, relative)
-        stem, suffix = path.stem, "".join(path.suffixes[-1:])
         candidate, n = path, 1
-        while candidate in self._claimed or (not self.overwrite and candidate.exists()):
+        # lexists: a dangling symlink of that name is not replaced either
+        while candidate in self._claimed or (not self.overwrite and os.path.lexists(candidate)):
             n += 1
-            candidate = path.with_name(f"{stem}_{n}{suffix}")
+            candidate = path.with_name(f"{path.stem}_{n}{path.suffix}")
         self._claimed.add(candidate)
         return candidate
 
@@ -109,7 +109,7 @@ def _atomically(path: Path, fill: Callable[[int, str], None],
         parent.mkdir(parents=True, exist_ok=True)
         if made_dirs is not None:
             made_dirs.add(parent)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=parent)
+    fd, tmp = _create_temporary(parent, path.name)
     try:
         fill(fd, tmp)
         os.replace(tmp, path)
@@ -120,6 +120,23 @@ def _atomically(path: Path, fill: Callable[[int, str], None],
             pass
         raise
     return path
+
+
+_TEMP_COUNTER = itertools.count()
+
+
+def _create_temporary(folder: Path, name: str) -> tuple[int, str]:
+    """Create a new hidden file ``.<name>.<pid>.<n>.part`` in ``folder``
+    (never an existing one: O_EXCL), with the permissions an ordinary new
+    file gets (0666 less the umask), unlike ``mkstemp``'s 0600."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0) | getattr(
+        os, "O_BINARY", 0)
+    while True:
+        tmp = os.path.join(folder, f".{name}.{os.getpid()}.{next(_TEMP_COUNTER)}.part")
+        try:
+            return os.open(tmp, flags, 0o666), tmp
+        except FileExistsError:  # left by a crashed run with the same pid
+            continue
 
 
 def atomic_write(path: Path, writer: Callable[[str], None]) -> Path:

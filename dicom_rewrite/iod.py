@@ -12,6 +12,7 @@ import json
 import pkgutil
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 from pydicom import uid as _uid
 from pydicom.datadict import tag_for_keyword
@@ -20,19 +21,37 @@ from pydicom.dataset import Dataset
 SECONDARY_CAPTURE = _uid.SecondaryCaptureImageStorage
 
 
-@lru_cache(1)
-def _iod_module_map() -> dict[str, list[dict[str, str]]]:
-    return json.loads(pkgutil.get_data("highdicom", "_standard/iod_module_map.json") or b"{}")
+# The tables are loaded once and kept in a compact form (tuples of strings,
+# which the garbage collector stops tracking): the raw JSON is some 200 000
+# lists and dicts that every full collection would otherwise walk again.
+
+def _load(name: str) -> Any:
+    return json.loads(pkgutil.get_data("highdicom", f"_standard/{name}") or b"{}")
 
 
 @lru_cache(1)
-def _module_attribute_map() -> dict[str, list[dict[str, object]]]:
-    return json.loads(pkgutil.get_data("highdicom", "_standard/module_attribute_map.json") or b"{}")
+def _iod_module_map() -> dict[str, tuple[tuple[str, str], ...]]:
+    """IOD key -> ``((module key, usage), ...)``."""
+    return {iod: tuple((str(m["key"]), str(m["usage"])) for m in modules)
+            for iod, modules in _load("iod_module_map.json").items()}
+
+
+@lru_cache(1)
+def _module_top_level_map() -> dict[str, tuple[tuple[str, str], ...]]:
+    """Module key -> ``((keyword, type), ...)`` of its top-level attributes."""
+    return {
+        module: tuple(
+            (str(a["keyword"]), str(a["type"]))
+            for a in attributes
+            if not a["path"] and tag_for_keyword(str(a["keyword"])) is not None
+        )
+        for module, attributes in _load("module_attribute_map.json").items()
+    }
 
 
 @lru_cache(1)
 def _sop_class_iod_map() -> dict[str, str]:
-    return json.loads(pkgutil.get_data("highdicom", "_standard/sop_class_iod_map.json") or b"{}")
+    return dict(_load("sop_class_iod_map.json"))
 
 
 def iod_key(sop_class: str) -> str | None:
@@ -45,7 +64,7 @@ def iod_modules(sop_class: str) -> list[tuple[str, str]]:
     key = iod_key(sop_class)
     if key is None:
         return []
-    return [(m["key"], m["usage"]) for m in _iod_module_map()[key]]
+    return list(_iod_module_map()[key])
 
 
 @lru_cache(256)
@@ -54,11 +73,7 @@ def module_top_level(module: str) -> tuple[tuple[str, str], ...]:
 
     Repeating-group attributes (overlays, 60xx) have no single tag and are
     left out."""
-    return tuple(
-        (str(a["keyword"]), str(a["type"]))
-        for a in _module_attribute_map().get(module, [])
-        if not a["path"] and tag_for_keyword(str(a["keyword"])) is not None
-    )
+    return _module_top_level_map().get(module, ())
 
 
 @lru_cache(64)

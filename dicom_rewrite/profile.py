@@ -836,20 +836,41 @@ class Profile:
                     changes += rule.apply(ds, ctx)
         return changes
 
-    def same_for_every_output(self, varying: Collection[int]) -> bool:
-        """True when :meth:`apply` does the same to every output of a batch
-        whose datasets differ only in the top-level tags ``varying``: no
-        rule renders a per-output variable (``{stem}``, ``{name}``,
-        ``{index}``; ``{date}``, ``{time}`` and ``{template.X}`` are fixed
-        per batch) and no rule reads or writes a tag in ``varying``. Word
-        rules (``private``, ``overlays``, ``curves``) qualify as long as
-        ``varying`` holds public, non-overlay tags."""
+    def per_output_tags(self, varying: Collection[int],
+                        read_after: Collection[int]) -> frozenset[int] | None:
+        """The top-level tags in which this profile makes the outputs of one
+        batch differ: the targets of the rules that render a per-output
+        variable (``{stem}``, ``{name}``, ``{index}``; ``{date}``,
+        ``{time}`` and ``{template.X}`` are fixed per batch), when applying
+        the profile to outputs that differ only in the top-level tags
+        ``varying`` does the same to each but in those tags. None when it
+        cannot be said so simply: a rule reads or writes a tag in
+        ``varying``; a per-output rule targets a private tag, a tag in
+        ``read_after`` (what the caller reads after applying the profile),
+        or a tag another rule targets too. Word rules (``private``,
+        ``overlays``, ``curves``) qualify as long as ``varying`` holds
+        public, non-overlay tags."""
+        tops = [r.target.top for r in self.rules if isinstance(r.target, TagPath)]
+        out = set()
         for rule in self.rules:
-            if any(f in PER_OUTPUT_VARIABLES for tpl in rule.templates for f in tpl.fields):
-                return False
             if isinstance(rule.target, TagPath) and rule.target.top in varying:
-                return False
-        return True
+                return None
+            if not any(f in PER_OUTPUT_VARIABLES for tpl in rule.templates for f in tpl.fields):
+                continue
+            top = rule.target.top if isinstance(rule.target, TagPath) else None
+            if not isinstance(top, int) or top in read_after or tops.count(top) > 1:
+                return None
+            out.add(top)
+        return frozenset(out)
+
+    def apply_per_output(self, ds: Dataset, ctx: Context) -> None:
+        """Apply only the rules that render a per-output variable (see
+        :meth:`per_output_tags`), in :meth:`apply`'s order."""
+        for action in APPLY_ORDER:
+            for rule in self.rules:
+                if rule.action is action and any(
+                        f in PER_OUTPUT_VARIABLES for tpl in rule.templates for f in tpl.fields):
+                    rule.apply(ds, ctx)
 
     def describe(self) -> str:
         """The resolved profile as YAML (with the origin of every rule)."""

@@ -106,10 +106,9 @@ def from_array(arr: np.ndarray, source: str = "<array>") -> Raster:
     return Raster(a, "RGB" if a.ndim == 3 else "MONOCHROME2", a.dtype.itemsize * 8, source)
 
 
-def _png_header(path: Path) -> tuple[int, int] | None:
-    """(bit depth, colour type) from a PNG's IHDR chunk, or None."""
-    with open(path, "rb") as f:
-        head = f.read(26)
+def _png_header(head: bytes) -> tuple[int, int] | None:
+    """(bit depth, colour type) from the first 26 bytes of a PNG (its IHDR
+    chunk), or None when it is not a PNG."""
     if head[:8] != b"\x89PNG\r\n\x1a\n" or len(head) < 26:
         return None
     return head[24], head[25]
@@ -218,16 +217,17 @@ def read_image(path: str | Path) -> list[Raster]:
     """Read every page of an image file; raise :class:`InputError` on failure."""
     p = Path(path)
     source = str(p)
-    header = _png_header(p) if p.suffix.lower() == ".png" else None
-    if header and header[0] == 16 and header[1] in (2, 6):
-        raise PixelDataError(
-            f"{source}: 16-bit colour PNG is not supported (Pillow would reduce it to 8 bits); "
-            "save it as 8-bit RGB or split the channels"
-        )
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), open(p, "rb") as f:
+            header = _png_header(f.read(26))
+            if header and header[0] == 16 and header[1] in (2, 6):
+                raise PixelDataError(
+                    f"{source}: 16-bit colour PNG is not supported (Pillow would reduce it to "
+                    "8 bits); save it as 8-bit RGB or split the channels"
+                )
+            f.seek(0)
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(p) as img:
+            with Image.open(f) as img:
                 fmt = img.format or ""
                 lossy = _LOSSY_METHOD.get(fmt)
                 frames = list(_pages(img))

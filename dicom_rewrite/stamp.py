@@ -86,19 +86,22 @@ class Stamp:
     meta_before: bytes  # encoded file meta elements before (0002,0003) but the group length
     meta_after: bytes  # ... and after it
     runs: tuple[bytes | int, ...]  # the dataset in tag order: fixed bytes or a varying tag
-    holes: frozenset[int]  # the varying tags present
+    holes: frozenset[int]  # the varying tags present, and the profile's per-output ones
+    profile_tags: frozenset[int]  # the profile's per-output tags (encoded by the caller)
+    encodings: tuple[str, ...]  # the outputs' character set, as Python codecs
     scope: str  # the outputs' Patient ID (the scope of their UIDs)
     notes: tuple[str, ...]  # the engine's notes for this kind (not the raster's own)
 
-    def fits(self, values: Iterable[Value]) -> bool:
+    def fits(self, values: Iterable[Value], encoded: dict[int, bytes]) -> bool:
         """True when an output's varying elements (but its UID and pixels)
-        are the ones this stamp has holes for; otherwise the caller builds
-        it the ordinary way."""
-        return {v[0] for v in values} | _ALWAYS == self.holes
+        and the profile's per-output elements (``encoded``) are the ones
+        this stamp has holes for; otherwise the caller builds it the
+        ordinary way."""
+        return {v[0] for v in values} | encoded.keys() | _ALWAYS == self.holes
 
-    def fill(self, uid: str, arr: np.ndarray, vr: str, values: Iterable[Value]) -> list[Buffer]:
-        """The parts of one output's file (its varying elements must
-        :meth:`fit`)."""
+    def fill(self, uid: str, arr: np.ndarray, vr: str, values: Iterable[Value],
+             encoded: dict[int, bytes]) -> list[Buffer]:
+        """The parts of one output's file (its elements must :meth:`fit`)."""
         by_tag = {v[0]: v for v in values}
         by_tag[SOP_INSTANCE_UID] = (SOP_INSTANCE_UID, "UI", uid)
         uid_elem = short_element(MEDIA_SOP_INSTANCE_UID, "UI", uid)
@@ -116,6 +119,8 @@ class Stamp:
                 chunk.append(header)
                 parts += [b"".join(chunk), *rest]
                 chunk = []
+            elif run in encoded:
+                chunk.append(encoded[run])
             else:
                 chunk.append(short_element(*by_tag[run]))
         if chunk:
@@ -124,12 +129,14 @@ class Stamp:
 
 
 def build(writer: DatasetWriter, ds: Dataset, arr: np.ndarray, vr: str,
-          values: Iterable[Value], notes: Iterable[str]) -> Stamp | None:
+          values: Iterable[Value], notes: Iterable[str],
+          profile_tags: frozenset[int] = frozenset()) -> Stamp | None:
     """A stamp from the first output ``ds`` of a kind, given the varying
     elements recomputed for it (``arr``/``vr``: its pixels; ``values``: the
     others but its SOP Instance UID, which is read from ``ds``); None unless they
     encode exactly as pydicom encodes them in ``ds`` and ``ds`` is stored
-    natively."""
+    natively. ``profile_tags``: more holes, for the top-level elements the
+    profile makes differ per output (the caller encodes them each time)."""
     meta = ds.file_meta
     if meta.get("TransferSyntaxUID") != ExplicitVRLittleEndian:
         return None
@@ -142,8 +149,10 @@ def build(writer: DatasetWriter, ds: Dataset, arr: np.ndarray, vr: str,
     by_tag = {v[0]: v for v in values}
     by_tag[SOP_INSTANCE_UID] = (SOP_INSTANCE_UID, "UI", uid)
     holes = frozenset(by_tag) | _ALWAYS
-    if holes != VARYING & encoded.keys() or any(v[1] not in _SHORT_TEXT_PAD for v in by_tag.values()):
+    if (holes != VARYING & encoded.keys() or not profile_tags <= encoded.keys()
+            or any(v[1] not in _SHORT_TEXT_PAD for v in by_tag.values())):
         return None
+    holes |= profile_tags
     for tag, value in by_tag.items():
         if short_element(*value) != encoded[tag]:
             return None
@@ -170,9 +179,16 @@ def build(writer: DatasetWriter, ds: Dataset, arr: np.ndarray, vr: str,
         meta_after=b"".join(d for _t, d in meta_segments[i + 1:]),
         runs=tuple(runs),
         holes=holes,
+        profile_tags=profile_tags,
+        encodings=_encodings(ds),
         scope=str(ds.get("PatientID", "") or ""),
         notes=tuple(notes),
     )
+
+
+def _encodings(ds: Dataset) -> tuple[str, ...]:
+    charset = ds._character_set
+    return tuple(charset) if isinstance(charset, list) else (charset,)
 
 
 def _bytes(part: Buffer) -> bytes:

@@ -301,6 +301,29 @@ class TestBatch:
         assert [Path(e["outputs"][0]).name for e in entries] == ["x_2.dcm", "x_3.dcm"]
         assert (out / "x.dcm").read_bytes() == b"precious"
 
+    def test_dangling_symlink_is_not_replaced(self, images, tmp_path):
+        folder, _ = images
+        out = tmp_path / "out"
+        out.mkdir()
+        (out / "gray8.dcm").symlink_to(tmp_path / "nowhere")
+        (entry,) = convert_files([folder / "gray8.png"], CT, out)
+        assert Path(entry["outputs"][0]).name == "gray8_2.dcm"
+        assert (out / "gray8.dcm").is_symlink()
+
+    def test_outputs_get_ordinary_file_permissions(self, images, tmp_path):
+        """0666 less the umask, as any new file (not mkstemp's 0600)."""
+        import os
+        import stat
+
+        folder, _ = images
+        old = os.umask(0o027)
+        try:
+            (entry,) = convert_files([folder / "gray8.png"], CT, tmp_path / "out")
+        finally:
+            os.umask(old)
+        assert stat.S_IMODE(os.stat(entry["outputs"][0]).st_mode) == 0o640
+        assert [p.name for p in (tmp_path / "out").iterdir()] == ["gray8.dcm"]
+
     def test_crash_while_writing_leaves_no_partial_file(self, images, tmp_path, monkeypatch):
         folder, _ = images
 

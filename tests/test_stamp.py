@@ -67,20 +67,21 @@ def _batch(kind: str, n: int = 4) -> list[Raster]:
 
 
 def _both(template: Path, profile: Profile, rasters: list[Raster], restart,
-          **kw) -> tuple[Converter, list[bytes], list[bytes]]:
+          stems: list[str] | None = None, **kw) -> tuple[Converter, list[bytes], list[bytes]]:
     """(fast converter, fast bytes, ordinary bytes as pydicom saves them)."""
     tpl = Template.load(template)
+    stems = stems or [f"img{i}" for i in range(1, len(rasters) + 1)]
     restart()
     fast = Converter(tpl, profile, started=STARTED, **kw)
     writer = DatasetWriter()
     ours = [b"".join(bytes(memoryview(p).cast("B")) for p in
-                     fast.render(r, writer, index=i, stem=f"img{i}", name=f"img{i}.png").parts)
-            for i, r in enumerate(rasters, 1)]
+                     fast.render(r, writer, index=i, stem=stem, name=f"{stem}.png").parts)
+            for i, (r, stem) in enumerate(zip(rasters, stems), 1)]
     restart()
     plain = Converter(tpl, profile, started=STARTED, **kw)
     ref = []
-    for i, r in enumerate(rasters, 1):
-        ds = plain.convert(r, index=i, stem=f"img{i}", name=f"img{i}.png").dataset
+    for i, (r, stem) in enumerate(zip(rasters, stems), 1):
+        ds = plain.convert(r, index=i, stem=stem, name=f"{stem}.png").dataset
         buf = io.BytesIO()
         ds.save_as(buf, enforce_file_format=True)
         ref.append(buf.getvalue())
@@ -88,7 +89,9 @@ def _both(template: Path, profile: Profile, rasters: list[Raster], restart,
 
 
 def _stamps_used(conv: Converter) -> int:
-    return sum(s is not None for s in conv._stamps.values())
+    """Stamps that passed their check on a kind's second output (the
+    batches here have more, so each such stamp filled outputs)."""
+    return sum(conv._stamps.get(k) is not None for k in conv._trusted)
 
 
 KINDS = ["gray8", "gray8_odd", "gray16", "signed16", "rgb"]
@@ -141,27 +144,76 @@ def test_fast_path_with_profiles(name, template, tmp_path, counting_uids):
         assert ours == ref
 
 
+PER_OUTPUT_PROFILES = {
+    "stem default": 'default:\n  SeriesDescription: "{stem}"\n',
+    "index with format": 'set:\n  ImageComments: "image {index:04d} of {name}"\n',
+    "in a sequence": 'set:\n  "DeidentificationMethodCodeSequence[0].CodeMeaning": "{stem}"\n',
+}
+
+
+@pytest.mark.parametrize("name", PER_OUTPUT_PROFILES)
+def test_per_output_profile_values_are_filled_in(name, tmp_path, counting_uids):
+    p = tmp_path / "p.yaml"
+    p.write_text("version: 1\n" + PER_OUTPUT_PROFILES[name])
+    profile = load_profile(p)
+    assert profile.per_output_tags(stamp.VARYING, ()) != frozenset()
+    for kind in ("gray8", "rgb"):
+        fast, ours, ref = _both(REPO / "templates" / "ct.dcm", profile, _batch(kind, 4),
+                                counting_uids)
+        assert _stamps_used(fast) == 1
+        assert ours == ref
+    assert b"img4" in ours[3] and b"img4" not in ours[2]
+
+
+def test_shipped_research_profile_uses_the_fast_path(counting_uids):
+    profile = load_profile(REPO / "templates" / "research-anonymous.yaml")
+    fast, ours, ref = _both(REPO / "templates" / "mr.dcm", profile, _batch("gray16", 4),
+                            counting_uids)
+    assert _stamps_used(fast) == 1
+    assert ours == ref
+
+
 @pytest.mark.parametrize("rules,reason", [
-    ('default:\n  SeriesDescription: "{stem}"\n', "per-output variable"),
-    ('set:\n  ImageComments: "no {index}"\n', "per-output variable"),
     ('set:\n  WindowCenter: "40"\n  WindowWidth: "400"\n', "rule on a varying tag"),
     ('remove: [InstanceNumber]\n', "rule on a varying tag"),
+    ('set:\n  PatientID: "P-{stem}"\n', "per-output UID scope"),
+    ('set:\n  StudyDate: "202001{index:02d}"\n', "per-output clock attribute"),
+    ('set:\n  (0009,"ACME",01): {vr: LO, value: "{stem}"}\n', "per-output private tag"),
+    ('set:\n  "DeidentificationMethodCodeSequence[0].CodeValue": "x"\n'
+     '  "DeidentificationMethodCodeSequence[0].CodeMeaning": "{stem}"\n',
+     "two rules on one top-level tag"),
 ])
-def test_profiles_that_differ_per_output_take_the_ordinary_path(rules, reason, tmp_path,
-                                                                counting_uids):
+def test_profiles_that_cannot_be_split_take_the_ordinary_path(rules, reason, tmp_path,
+                                                              counting_uids):
     p = tmp_path / "p.yaml"
     p.write_text("version: 1\n" + rules)
     profile = load_profile(p)
-    assert not profile.same_for_every_output(stamp.VARYING), reason
+    from dicom_rewrite.engine import _READ_AFTER_PROFILE
+
+    assert profile.per_output_tags(stamp.VARYING, _READ_AFTER_PROFILE) is None, reason
     fast, ours, ref = _both(REPO / "templates" / "ct.dcm", profile, _batch("gray8", 3),
                             counting_uids)
     assert _stamps_used(fast) == 0
     assert ours == ref
 
 
+def test_non_ascii_per_output_values_take_the_ordinary_path(tmp_path, counting_uids):
+    """A stem that needs another character set: the ordinary path switches
+    (0008,0005) for that output; the others still use the stamp."""
+    p = tmp_path / "p.yaml"
+    p.write_text('version: 1\ndefault:\n  SeriesDescription: "{stem}"\n')
+    stems = ["a1", "a2", "a3", "Łódź", "a5"]  # not in the template's ISO_IR 100
+    fast, ours, ref = _both(REPO / "templates" / "ct.dcm", load_profile(p), _batch("gray8", 5),
+                            counting_uids, stems=stems)
+    assert _stamps_used(fast) == 1
+    assert ours == ref
+    assert pydicom.dcmread(io.BytesIO(ours[3])).SpecificCharacterSet == "ISO_IR 192"
+
+
 def test_compressed_syntax_takes_the_ordinary_path(counting_uids):
     fast, ours, ref = _both(REPO / "templates" / "ct.dcm", Profile(), _batch("gray16", 3),
                             counting_uids, transfer_syntax="rle")
+    assert not fast._stamps or set(fast._stamps.values()) == {None}
     assert _stamps_used(fast) == 0
     assert ours == ref
 
@@ -274,3 +326,24 @@ def test_an_output_with_other_varying_elements_falls_back(counting_uids):
     assert _stamps_used(fast) == 1
     assert ours == ref
     assert b"7.50" in ours[2] and pydicom.dcmread(io.BytesIO(ours[1])).get("LossyImageCompressionRatio") is None
+
+
+def test_a_stamp_that_disagrees_with_the_ordinary_path_is_never_used(monkeypatch, counting_uids):
+    """Each stamp's first fill is checked against the ordinary path; a
+    stamp that would write other bytes (here: one fixed byte changed) is
+    dropped and every output is built the ordinary way."""
+    import dataclasses
+
+    real = stamp.build
+
+    def corrupt(*args, **kw):
+        st = real(*args, **kw)
+        runs = list(st.runs)
+        runs[0] = runs[0][:-1] + bytes([runs[0][-1] ^ 1])
+        return dataclasses.replace(st, runs=tuple(runs))
+
+    monkeypatch.setattr(stamp, "build", corrupt)
+    fast, ours, ref = _both(REPO / "templates" / "ct.dcm", Profile(), _batch("gray8", 4),
+                            counting_uids)
+    assert fast._stamps and set(fast._stamps.values()) == {None}
+    assert ours == ref
