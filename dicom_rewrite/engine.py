@@ -237,6 +237,7 @@ class Converter:
         self._stamps: dict[tuple[object, ...], stamp.Stamp | None] = {}
         self._plans: dict[tuple[object, ...], PixelPlan] = {}
         self._trusted: set[tuple[object, ...]] = set()  # stamps checked once
+        self._scratch = Dataset()  # reused by _per_output_elements
 
     def _scrubbed_base(self) -> tuple[Dataset, list[Change]]:
         ds = copy.deepcopy(self.template.dataset)
@@ -345,11 +346,9 @@ class Converter:
         is not ASCII, which may change the character set."""
         if not found.profile_tags:
             return {}
-        prototype = self._prototypes[key][0]
-        scratch = Dataset()
-        for tag in found.profile_tags:
-            if tag in prototype:
-                scratch.add(copy.deepcopy(prototype[tag]))
+        scratch = self._scratch
+        scratch.clear()
+        _copy_elements(self._prototypes[key][0], scratch, found.profile_tags)
         self.profile.apply_per_output(scratch, Context(
             stem=stem, name=name, index=index, started=self.started,
             template=self.template.dataset))
@@ -572,9 +571,13 @@ def _copy_dataset(base: Dataset) -> Dataset:
     return ds
 
 
-def _copy_elements(src: Dataset, dst: Dataset) -> None:
+def _copy_elements(src: Dataset, dst: Dataset, tags: Iterable[int] | None = None) -> None:
+    """Copy ``src``'s elements (only ``tags``, if given) into ``dst``, as
+    :func:`_copy_dataset` does."""
     target = dst._dict
-    for tag, elem in src._dict.items():
+    items = src._dict.items() if tags is None else [
+        (t, src._dict[t]) for t in map(BaseTag, tags) if t in src._dict]
+    for tag, elem in items:
         if type(elem) is DataElement and elem.VR != "SQ":
             # a new element object with the same (shared, immutable) value:
             # what Dataset.__setitem__ stores for a converted element

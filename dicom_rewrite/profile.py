@@ -36,6 +36,7 @@ Order in which rules apply (fixed):
 from __future__ import annotations
 
 import difflib
+import functools
 import json
 import math
 import os
@@ -543,9 +544,11 @@ def _sample_value(name: str) -> Any:
 
 
 def template_variables(ctx: Context, fields: Iterable[str]) -> dict[str, Any]:
-    values: dict[str, Any] = {"stem": ctx.stem, "name": ctx.name, "index": ctx.index,
-                              "date": ctx.date, "time": ctx.time}
+    values: dict[str, Any] = {}
     for name in fields:
+        if name in VARIABLES:
+            values[name] = getattr(ctx, name)  # date and time are formatted on demand
+            continue
         m = _TEMPLATE_FIELD.match(name)
         if not m:
             continue
@@ -593,6 +596,11 @@ class Rule:
     @property
     def key(self) -> str:
         return str(self.target)
+
+    @property
+    def per_output(self) -> bool:
+        """Does a value render a variable that differs between outputs?"""
+        return any(f in PER_OUTPUT_VARIABLES for tpl in self.templates for f in tpl.fields)
 
     def where(self) -> str:
         return f"{self.origin}: {self.action.value} {self.target}"
@@ -855,7 +863,7 @@ class Profile:
         for rule in self.rules:
             if isinstance(rule.target, TagPath) and rule.target.top in varying:
                 return None
-            if not any(f in PER_OUTPUT_VARIABLES for tpl in rule.templates for f in tpl.fields):
+            if not rule.per_output:
                 continue
             top = rule.target.top if isinstance(rule.target, TagPath) else None
             if not isinstance(top, int) or top in read_after or tops.count(top) > 1:
@@ -866,11 +874,14 @@ class Profile:
     def apply_per_output(self, ds: Dataset, ctx: Context) -> None:
         """Apply only the rules that render a per-output variable (see
         :meth:`per_output_tags`), in :meth:`apply`'s order."""
-        for action in APPLY_ORDER:
-            for rule in self.rules:
-                if rule.action is action and any(
-                        f in PER_OUTPUT_VARIABLES for tpl in rule.templates for f in tpl.fields):
-                    rule.apply(ds, ctx)
+        for rule in self._per_output_rules:
+            rule.apply(ds, ctx)
+
+    @functools.cached_property
+    def _per_output_rules(self) -> tuple[Rule, ...]:
+        """The rules that render a per-output variable, in apply order."""
+        return tuple(rule for action in APPLY_ORDER for rule in self.rules
+                     if rule.action is action and rule.per_output)
 
     def describe(self) -> str:
         """The resolved profile as YAML (with the origin of every rule)."""

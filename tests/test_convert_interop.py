@@ -184,3 +184,41 @@ def test_rendered_by_dcmtk_equals_the_source(images, tmp_path, template):
         with Image.open(out) as im:
             shown = np.asarray(im)
         assert np.array_equal(shown, expected[Path(e["input"]).name]), path
+
+
+@pytest.mark.parametrize("template", [REPO / "templates" / "ct.dcm", REPO / "templates" / "us.dcm",
+                                      Path(get_testdata_file("CT_small.dcm"))],
+                         ids=lambda p: p.name)
+def test_batch_fast_path_outputs_validate(template, tmp_path):
+    """Outputs after the first two of a kind are filled into a stamp
+    (dicom_rewrite/stamp.py); those must validate like the rest."""
+    require_tool("dciodvfy")
+    from PIL import Image
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    rng = np.random.default_rng(11)
+    expected = {}
+    for i in range(4):
+        gray = rng.integers(0, 256, (33, 47), dtype=np.uint8)  # odd size: padded
+        rgb = rng.integers(0, 256, (32, 40, 3), dtype=np.uint8)
+        Image.fromarray(gray).save(folder / f"g{i}.png")
+        Image.fromarray(rgb).save(folder / f"c{i}.png")
+        expected[f"g{i}.png"], expected[f"c{i}.png"] = gray, rgb
+    entries = list(convert_files([folder], template, tmp_path / "out"))
+    uids = set()
+    for entry in entries:
+        (path,) = entry["outputs"]
+        name = Path(entry["input"]).name
+        if name[1] == "3":  # the fourth of each kind: a filled stamp
+            verdict = dciodvfy(path)
+            assert not verdict.errors, verdict.errors
+            dcmdump_strict(path)
+            gdcminfo(path)
+        ds = pydicom.dcmread(path)
+        arr = ds.pixel_array
+        if ds.SamplesPerPixel == 1:
+            arr = apply_modality_lut(arr, ds)
+        assert np.array_equal(arr, expected[name])
+        uids.add(ds.SOPInstanceUID)
+    assert len(uids) == 8
