@@ -829,7 +829,7 @@ class Annotator:
         for a in anns:
             by_window[(float(a.window.center), float(a.window.width))].append(a)  # type: ignore[arg-type]
         vois = []
-        for (c, w), items in by_window.items():
+        for (center, width), items in by_window.items():
             singles = [ref_by_uid[str(a.source.SOPInstanceUID)] for a in items
                        if _frame_count(a.source) == 1]
             singles = list({str(s.SOPInstanceUID): s for s in singles}.values())
@@ -845,7 +845,7 @@ class Annotator:
                                                     referenced_frame_number=sorted(set(frames))))
             for seq in seqs:
                 vois.append(SoftcopyVOILUTTransformation(
-                    window_center=c, window_width=w, voi_lut_function="LINEAR",
+                    window_center=center, window_width=width, voi_lut_function="LINEAR",
                     window_explanation=_explanation(items[0].window), referenced_images=seq,
                 ))
         slope, intercept, rescale_type = modality
@@ -1242,7 +1242,7 @@ def annotate_files(
         yield entry
 
     if gsps:
-        for k, (state, notes) in enumerate(run.presentation_states(), 1):
+        for k, (state, state_notes) in enumerate(run.presentation_states(), 1):
             entry = {"input": f"presentation state {k}", "outputs": [], "status": "ok",
                      "references": [str(r.ReferencedSOPInstanceUID)
                                     for s in state.ReferencedSeriesSequence
@@ -1253,6 +1253,6 @@ def annotate_files(
                 entry["outputs"] = [str(path)]
             except (OSError, ValueError) as exc:
                 entry.update(status="error", error=f"presentation state {k}: {one_line(exc)}")
-            if notes:
-                entry["notes"] = notes
+            if state_notes:
+                entry["notes"] = state_notes
             yield entry

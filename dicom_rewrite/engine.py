@@ -11,10 +11,12 @@ from __future__ import annotations
 import copy
 import logging
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from pydicom import dcmread
@@ -197,6 +199,31 @@ class Output:
     notes: list[str] = field(default_factory=list)
 
 
+#: how many kinds of raster (and other memos) a Converter keeps
+KINDS_KEPT = 64
+
+
+def _keep(memo: OrderedDict[Any, Any], key: object, value: object) -> None:
+    """Store ``value`` as the most recent entry, dropping the oldest beyond
+    :data:`KINDS_KEPT`."""
+    memo[key] = value
+    memo.move_to_end(key)
+    while len(memo) > KINDS_KEPT:
+        memo.popitem(last=False)
+
+
+@dataclass
+class _Kind:
+    """What a batch keeps per kind of raster (see :meth:`Converter._kind`)."""
+
+    prototype: Dataset
+    changes: list[Change]
+    notes: list[str]
+    stamp: stamp.Stamp | None = None
+    stamp_tried: bool = False  # _make_stamp ran (its answer is in ``stamp``)
+    trusted: bool = False  # the stamp's first fill matched the ordinary path
+
+
 @dataclass
 class Rendered:
     """One output as the parts of its file (see :meth:`Converter.render`)."""
@@ -231,12 +258,13 @@ class Converter:
         self.transfer_syntax = syntax.resolve(transfer_syntax or profile.pixel.transfer_syntax)
         self.uid_map = uid_map or UidMap(profile.uids.root, profile.uids.key)
         self.base, self.base_changes = self._scrubbed_base()
-        self._missing_cache: dict[tuple[str, frozenset[int]], list[tuple[str, str]]] = {}
-        self._modules_cache: dict[tuple[str, frozenset[int]], list[str]] = {}
-        self._prototypes: dict[tuple[object, ...], tuple[Dataset, list[Change], list[str]]] = {}
-        self._stamps: dict[tuple[object, ...], stamp.Stamp | None] = {}
-        self._plans: dict[tuple[object, ...], PixelPlan] = {}
-        self._trusted: set[tuple[object, ...]] = set()  # stamps checked once
+        # memos, each bounded (KINDS_KEPT) so memory stays flat however many
+        # kinds of image a batch holds
+        self._missing_cache: OrderedDict[tuple[str, frozenset[int]], list[tuple[str, str]]] = (
+            OrderedDict())
+        self._modules_cache: OrderedDict[tuple[str, frozenset[int]], list[str]] = OrderedDict()
+        self._kinds: OrderedDict[tuple[object, ...], _Kind] = OrderedDict()
+        self._plans: OrderedDict[tuple[object, ...], PixelPlan] = OrderedDict()
         self._scratch = Dataset()  # reused by _per_output_elements
 
     def _scrubbed_base(self) -> tuple[Dataset, list[Change]]:
@@ -269,10 +297,10 @@ class Converter:
         which commands add their own attributes (slice geometry, rescale,
         derivation references). It returns a list of :class:`Change`."""
         plan = self._plan(raster)
-        prototype, proto_changes, proto_notes = self._prototype(raster, plan)
-        ds = _copy_dataset(prototype)
-        changes = list(self.base_changes) + proto_changes
-        notes = list(raster.notes) + proto_notes
+        kind = self._kind(raster, plan)
+        ds = _copy_dataset(kind.prototype)
+        changes = list(self.base_changes) + kind.changes
+        notes = list(raster.notes) + kind.notes
         set_pixel_values(ds, raster, plan)
         for tag, vr, text in self._instance_values(raster, index):
             ds.add(DataElement(tag, vr, text))
@@ -301,13 +329,14 @@ class Converter:
         :class:`~dicom_rewrite.stamp.Stamp` when the profile and transfer
         syntax allow (see :mod:`dicom_rewrite.stamp`)."""
         plan = self._plan(raster)
-        key = self._kind_key(raster, plan)
-        found = self._stamps.get(key)
+        kind = self._kind(raster, plan)
+        found = kind.stamp
         if found is not None:
             arr, vr, values = self._varying(raster, plan, index)
-            encoded = self._per_output_elements(found, key, stem, name or stem, index, writer)
+            encoded = self._per_output_elements(found, kind.prototype, stem, name or stem,
+                                                index, writer)
             if encoded is not None and found.fits(values, encoded):
-                if key in self._trusted:
+                if kind.trusted:
                     uid = self._instance_uid(found.scope, name or stem, index)
                     return Rendered(found.fill(uid, arr, vr, values, encoded), plan,
                                     [*raster.notes, *found.notes])
@@ -316,14 +345,15 @@ class Converter:
                 data = writer.encode(out.dataset)
                 check = found.fill(str(out.dataset.SOPInstanceUID), arr, vr, values, encoded)
                 if b"".join(check) == data:
-                    self._trusted.add(key)
+                    kind.trusted = True
                 else:  # pragma: no cover - a bug: never fill this stamp
-                    log.debug("stamp for %s differs from the ordinary path; not used", key)
-                    self._stamps[key] = None
+                    log.debug("stamp differs from the ordinary path; not used")
+                    kind.stamp = None
                 return Rendered([data], out.plan, out.notes)
         out = self.convert(raster, index=index, stem=stem, name=name)
-        if key not in self._stamps:
-            self._stamps[key] = self._make_stamp(out, raster, index, writer)
+        if not kind.stamp_tried:
+            kind.stamp_tried = True
+            kind.stamp = self._make_stamp(out, raster, index, writer)
         return Rendered([writer.encode(out.dataset)], out.plan, out.notes)
 
     def _make_stamp(self, out: Output, raster: Raster, index: int,
@@ -337,7 +367,7 @@ class Converter:
         return stamp.build(writer, out.dataset, arr, vr, values,
                            out.notes[len(raster.notes):], tags)
 
-    def _per_output_elements(self, found: stamp.Stamp, key: tuple[object, ...], stem: str,
+    def _per_output_elements(self, found: stamp.Stamp, prototype: Dataset, stem: str,
                              name: str, index: int, writer: DatasetWriter) -> dict[int, bytes] | None:
         """The encoded top-level elements the profile renders for this
         output (``{stem}`` and the like), built as :meth:`convert` builds
@@ -348,7 +378,7 @@ class Converter:
             return {}
         scratch = self._scratch
         scratch.clear()
-        _copy_elements(self._prototypes[key][0], scratch, found.profile_tags)
+        _copy_elements(prototype, scratch, found.profile_tags)
         self.profile.apply_per_output(scratch, Context(
             stem=stem, name=name, index=index, started=self.started,
             template=self.template.dataset))
@@ -368,14 +398,17 @@ class Converter:
         return arr, vr, [*window_values(arr, raster, plan), *self._instance_values(raster, index)]
 
     # ------------------------------------------------------------- stages
-    def _prototype(self, raster: Raster, plan: PixelPlan) -> tuple[Dataset, list[Change], list[str]]:
-        """The scrubbed base with the SOP class, pixel module and image
-        attributes for this kind of raster (plan, shape, dtype, source
-        encoding): everything that does not depend on the pixel values or the
-        output's index, built once per kind and batch."""
-        key = self._kind_key(raster, plan)
-        hit = self._prototypes.get(key)
+    def _kind(self, raster: Raster, plan: PixelPlan) -> _Kind:
+        """What the batch keeps for this kind of raster (plan, shape, dtype,
+        source encoding): above all the prototype, the scrubbed base with the
+        SOP class, pixel module and image attributes, i.e. everything that
+        does not depend on the pixel values or the output's index. Built once
+        per kind; the :data:`KINDS_KEPT` most recently used kinds are kept."""
+        key = (plan, raster.array.shape, raster.array.dtype.str, raster.photometric,
+               raster.bits_stored, raster.rescale, raster.lossy_method)
+        hit = self._kinds.get(key)
         if hit is not None:
+            self._kinds.move_to_end(key)
             return hit
         ds = _copy_dataset(self.base)
         changes: list[Change] = []
@@ -399,8 +432,9 @@ class Converter:
         # comes back (profile `default` treats empty as absent, so this is
         # the same as completing each output)
         self._complete_iod(ds, plan.sop_class, notes)
-        self._prototypes[key] = (ds, changes, notes)
-        return ds, changes, notes
+        kind = _Kind(ds, changes, notes)
+        _keep(self._kinds, key, kind)
+        return kind
 
     def _plan(self, raster: Raster) -> PixelPlan:
         """:func:`plan_pixels` for this batch's template and profile, memoised
@@ -409,15 +443,9 @@ class Converter:
         key = (a.shape, a.dtype.str, raster.photometric, raster.bits_stored)
         plan = self._plans.get(key)
         if plan is None:
-            plan = self._plans[key] = plan_pixels(
-                self.template.sop_class, raster, self.profile.pixel.sop_class.value)
+            plan = plan_pixels(self.template.sop_class, raster, self.profile.pixel.sop_class.value)
+            _keep(self._plans, key, plan)
         return plan
-
-    @staticmethod
-    def _kind_key(raster: Raster, plan: PixelPlan) -> tuple[object, ...]:
-        a = raster.array
-        return (plan, a.shape, a.dtype.str, raster.photometric, raster.bits_stored,
-                raster.rescale, raster.lossy_method)
 
     @staticmethod
     def _drop_outside_iod(ds: Dataset, sop_class: UID) -> list[Change]:
@@ -469,7 +497,7 @@ class Converter:
     def _instance_values(raster: Raster, index: int) -> list[tuple[int, str, str]]:
         """``(tag, VR, text)`` of this one output's attributes (but its UID
         and pixels)."""
-        out = [(_INSTANCE_NUMBER, "IS", str(index))]
+        out: list[tuple[int, str, str]] = [(_INSTANCE_NUMBER, "IS", str(index))]
         if raster.lossy_method and raster.lossy_ratio:
             out.append((_LOSSY_RATIO, "DS", f"{raster.lossy_ratio:.2f}"))
         return out
@@ -503,9 +531,11 @@ class Converter:
         """:func:`iod.modules_present`, memoised on the set of tags present
         (every output of a batch has the same set, so this runs once)."""
         key = (str(sop_class), frozenset(ds._dict))
-        if key not in self._modules_cache:
-            self._modules_cache[key] = iod.modules_present(ds, sop_class)
-        return self._modules_cache[key]
+        found = self._modules_cache.get(key)
+        if found is None:
+            found = iod.modules_present(ds, sop_class)
+            _keep(self._modules_cache, key, found)
+        return found
 
     def _complete_iod(self, ds: Dataset, sop_class: UID, notes: list[str]) -> None:
         """Add what the IOD requires and the template lacked (Type 1 defaults,
@@ -513,12 +543,13 @@ class Converter:
         key = (str(sop_class), frozenset(ds._dict))
         missing = self._missing_cache.get(key)
         if missing is None:
-            missing = self._missing_cache[key] = [
+            missing = [
                 (kw, typ)
                 for module in self._modules(ds, sop_class)
                 for kw, typ in iod.module_top_level(module)
                 if kw not in ds and (typ == "2" or (typ == "1" and kw in TYPE1_DEFAULTS))
             ]
+            _keep(self._missing_cache, key, missing)
         for kw, typ in missing:
             if typ == "2":
                 t = iod.tag(kw)
@@ -575,9 +606,9 @@ def _copy_elements(src: Dataset, dst: Dataset, tags: Iterable[int] | None = None
     """Copy ``src``'s elements (only ``tags``, if given) into ``dst``, as
     :func:`_copy_dataset` does."""
     target = dst._dict
-    items = src._dict.items() if tags is None else [
+    pairs = src._dict.items() if tags is None else [
         (t, src._dict[t]) for t in map(BaseTag, tags) if t in src._dict]
-    for tag, elem in items:
+    for tag, elem in pairs:
         if type(elem) is DataElement and elem.VR != "SQ":
             # a new element object with the same (shared, immutable) value:
             # what Dataset.__setitem__ stores for a converted element

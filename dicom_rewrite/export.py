@@ -187,7 +187,7 @@ class NameTemplate:
         for raw in text.replace("\\", "/").split("/"):
             if not raw:
                 continue
-            parts = []
+            parts: list[tuple[str, str | None, str]] = []
             try:
                 parsed = list(formatter.parse(raw))
             except ValueError as exc:
@@ -518,7 +518,8 @@ def _export_one(
     entry["sop_instance_uid"] = str(ds.get("SOPInstanceUID", "")) or None
     try:
         n_frames = _frame_count(ds)
-        indices = list(range(n_frames)) if selected == "all" else list(selected)
+        # parse_frames: "all" is the only string selection
+        indices = list(range(n_frames)) if isinstance(selected, str) else list(selected)
         missing = [i + 1 for i in indices if i >= n_frames]
         if missing:
             raise PixelDataError(

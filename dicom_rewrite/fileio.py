@@ -139,8 +139,9 @@ def _create_temporary(folder: Path, name: str) -> tuple[int, str]:
             continue
 
 
-def atomic_write(path: Path, writer: Callable[[str], None]) -> Path:
-    """Call ``writer(tmp_path)`` then rename the temporary file onto ``path``."""
+def atomic_write(path: Path, writer: Callable[[str], object]) -> Path:
+    """Call ``writer(tmp_path)`` (its result is ignored) then rename the
+    temporary file onto ``path``."""
 
     def fill(fd: int, tmp: str) -> None:
         os.close(fd)

@@ -503,7 +503,7 @@ def parse_template(text: str) -> Template:
     """Parse ``text`` with :class:`string.Formatter` and accept only the
     closed set of variables; raise ``ValueError`` otherwise. Rendering never
     calls ``str.format``, so no attribute or item traversal is possible."""
-    pieces = []
+    pieces: list[tuple[str, str | None, str]] = []
     try:
         parsed = list(string.Formatter().parse(text))
     except ValueError as exc:
@@ -512,6 +512,7 @@ def parse_template(text: str) -> Template:
         if name is None:
             pieces.append((literal, None, ""))
             continue
+        assert spec is not None  # a replacement field always has a spec, "" if none was given
         if conversion is not None:
             raise ValueError(f"{{{name}!{conversion}}}: conversions (!r, !s, !a) are not allowed")
         if spec and ("{" in spec or "}" in spec):
@@ -947,7 +948,8 @@ class _File:
             return []
         if not isinstance(node, yaml.MappingNode):
             raise self.error(node, f"{what} must be a mapping (key: value)")
-        out, seen = [], {}
+        out: list[tuple[str, yaml.Node, yaml.Node]] = []
+        seen: dict[str, int] = {}
         for k, v in node.value:
             if not isinstance(k, yaml.ScalarNode):
                 raise self.error(k, f"{what}: keys must be plain text")
@@ -1095,6 +1097,7 @@ def _parse_pixel(f: _File, node: yaml.Node, own: _Parsed) -> None:
 
 def _parse_rules(f: _File, action: Action, node: yaml.Node, own: _Parsed) -> None:
     where = action.value
+    entries: list[tuple[str, yaml.Node, yaml.Node | None]]
     if action in (Action.SET, Action.DEFAULT):
         entries = [(k, knode, vnode) for k, knode, vnode in f.mapping(node, where)]
     else:

@@ -35,6 +35,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
+from typing import Any, cast
 
 import numpy as np
 from pydicom.dataset import Dataset
@@ -155,7 +156,7 @@ class Geometry:
                 g = replace(g, spacing=(s, float(ps[0]), float(ps[1])))
             ipp = ds.get("ImagePositionPatient")
             if ipp is not None and len(ipp) == 3:
-                g = replace(g, origin=tuple(float(v) for v in ipp))
+                g = replace(g, origin=(float(ipp[0]), float(ipp[1]), float(ipp[2])))
             iop = ds.get("ImageOrientationPatient")
             if iop is not None and len(iop) == 6:
                 v = [float(x) for x in iop]
@@ -359,8 +360,10 @@ def _open_nifti(p: Path) -> Volume:
     import nibabel as nib
 
     try:
-        img = nib.load(str(p), keep_file_open=True) if p.name.lower().endswith(".gz") \
-            else nib.load(str(p))
+        # nib.load is typed as returning a FileBasedImage; a .nii/.nii.gz file
+        # loads as a Nifti1Image (or its subclass Nifti2Image)
+        img = cast(nib.Nifti1Image, nib.load(str(p), keep_file_open=True) if p.name.lower().endswith(".gz")
+                   else nib.load(str(p)))
     except Exception as exc:  # nibabel raises many types on bad files
         raise InputError(f"{p}: not a readable NIfTI file ({type(exc).__name__}: {exc})") from None
     shape = tuple(int(n) for n in img.shape)
@@ -548,6 +551,7 @@ def _rescale(lo: float, hi: float) -> Encoding:
     if rng == 0:
         return Encoding(np.dtype("<u2"), "1", _ds(lo), lo, hi, True)
     span = max(abs(lo), abs(hi))
+    stored: np.dtype[Any]
     if span <= 2 * rng:  # zero-anchored: 0 stays exact, at most one bit lost
         intercept = 0.0
         if lo >= 0:

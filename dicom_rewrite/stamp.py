@@ -1,7 +1,7 @@
 """Batch outputs of one kind, encoded once and filled in per output.
 
 Within a batch, every output made from the same kind of raster (same pixel
-plan, shape, dtype and source encoding; see ``Converter._prototype``) is the
+plan, shape, dtype and source encoding; see ``Converter._kind``) is the
 same dataset except for a few top-level attributes, :data:`VARYING`: the SOP
 Instance UID (also in the file meta), Instance Number, Lossy Image
 Compression Ratio, the window and the Pixel Data. That holds when the

@@ -195,10 +195,10 @@ def _lut_data(item: Dataset, ds: Dataset, entries: int) -> np.ndarray:
         little = True
         if hasattr(ds, "file_meta") and "TransferSyntaxUID" in ds.file_meta:
             little = ds.file_meta.TransferSyntaxUID.is_little_endian
-        dtype = np.dtype("<u2" if little else ">u2")
+        dtype: np.dtype[Any] = np.dtype("<u2" if little else ">u2")
         if len(value) < 2 * entries and len(value) >= entries:
             dtype = np.dtype("u1")
-        data = np.frombuffer(value, dtype=dtype)[:entries]
+        data: np.ndarray = np.frombuffer(value, dtype=dtype)[:entries]
     else:
         data = np.asarray(_as_list(value), dtype=np.int64)[:entries]
     return data.astype(np.float64)

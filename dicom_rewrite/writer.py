@@ -15,10 +15,10 @@ from __future__ import annotations
 import functools
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, cast
 
-from pydicom.dataelem import DataElement
-from pydicom.dataset import Dataset
+from pydicom.dataelem import DataElement, RawDataElement
+from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.filebase import DicomBytesIO
 from pydicom.filewriter import (
     correct_ambiguous_vr_element,
@@ -44,6 +44,20 @@ _IMMUTABLE = (str, int, float, bytes, DSfloat, DSdecimal, IS, type(None))
 
 #: tag -> (value object, fingerprint, VR, encodings, encoded bytes)
 _Cache = dict[int, tuple[object, object, str, tuple[str, ...], bytes]]
+
+
+def _by_int(ds: Dataset) -> dict[int, DataElement | RawDataElement]:
+    """``ds``'s elements by tag; looked up with plain ints, as BaseTag is an
+    int with the same hash and equality."""
+    return cast("dict[int, DataElement | RawDataElement]", ds._dict)
+
+
+def _converted(ds: Dataset, elements: dict[int, DataElement | RawDataElement],
+               tag: int) -> DataElement:
+    elem = elements[tag]
+    if isinstance(elem, DataElement):
+        return elem
+    return ds[tag]  # a raw element: let pydicom convert it
 
 
 def _fingerprint(value: object) -> object:
@@ -94,15 +108,15 @@ class DatasetWriter:
         head = PREAMBLE + self._encode_meta(meta)
         charset = ds._character_set
         encodings = tuple(charset) if isinstance(charset, list) else (charset,)
-        elements = ds._dict
+        elements = _by_int(ds)
         out = []
         # sort plain ints: BaseTag's Python-level __lt__ is slow
-        for tag in sorted(map(int, elements)):
-            elem = elements[tag]
-            if not isinstance(elem, DataElement):  # a raw element: let pydicom convert it
-                elem = ds[tag]
+        for tag in sorted(elements):
+            elem = _converted(ds, elements, tag)
             if " or " in elem.VR:
-                elem = correct_ambiguous_vr_element(elem, ds, True)
+                fixed = correct_ambiguous_vr_element(elem, ds, True)
+                assert isinstance(fixed, DataElement)  # given a DataElement, it returns one
+                elem = fixed
             value = elem.value
             cacheable = elem.VR != "SQ" and not (
                 isinstance(value, bytes) and len(value) > _MAX_CACHED)
@@ -117,8 +131,9 @@ class DatasetWriter:
 
     def meta_bytes(self, meta: Dataset) -> list[tuple[int, bytes]]:
         """The file meta elements but the group length, encoded, in tag order."""
-        return [(t, self._element(meta._dict[t], ("iso8859",), self._meta_cache))
-                for t in sorted(map(int, meta._dict)) if t != 0x00020000]
+        elements = _by_int(meta)
+        return [(t, self._element(_converted(meta, elements, t), ("iso8859",), self._meta_cache))
+                for t in sorted(elements) if t != 0x00020000]
 
     @staticmethod
     @functools.lru_cache(maxsize=64)
@@ -126,7 +141,7 @@ class DatasetWriter:
         """(0002,0000) File Meta Information Group Length (PS3.10 7.1)."""
         return DatasetWriter._element(DataElement(0x00020000, "UL", length), ("iso8859",), None)
 
-    def _encode_meta(self, meta: Dataset) -> bytes:
+    def _encode_meta(self, meta: FileMetaDataset) -> bytes:
         """File meta (PS3.10 7.1), as ``write_file_meta_info(enforce_standard=True)``
         writes it, with the same per-element cache."""
         if "FileMetaInformationVersion" not in meta or "ImplementationClassUID" not in meta:

@@ -91,7 +91,7 @@ def _both(template: Path, profile: Profile, rasters: list[Raster], restart,
 def _stamps_used(conv: Converter) -> int:
     """Stamps that passed their check on a kind's second output (the
     batches here have more, so each such stamp filled outputs)."""
-    return sum(conv._stamps.get(k) is not None for k in conv._trusted)
+    return sum(k.stamp is not None and k.trusted for k in conv._kinds.values())
 
 
 KINDS = ["gray8", "gray8_odd", "gray16", "signed16", "rgb"]
@@ -213,7 +213,7 @@ def test_non_ascii_per_output_values_take_the_ordinary_path(tmp_path, counting_u
 def test_compressed_syntax_takes_the_ordinary_path(counting_uids):
     fast, ours, ref = _both(REPO / "templates" / "ct.dcm", Profile(), _batch("gray16", 3),
                             counting_uids, transfer_syntax="rle")
-    assert not fast._stamps or set(fast._stamps.values()) == {None}
+    assert {k.stamp for k in fast._kinds.values()} == {None}
     assert _stamps_used(fast) == 0
     assert ours == ref
 
@@ -345,5 +345,22 @@ def test_a_stamp_that_disagrees_with_the_ordinary_path_is_never_used(monkeypatch
     monkeypatch.setattr(stamp, "build", corrupt)
     fast, ours, ref = _both(REPO / "templates" / "ct.dcm", Profile(), _batch("gray8", 4),
                             counting_uids)
-    assert fast._stamps and set(fast._stamps.values()) == {None}
+    assert fast._kinds and {k.stamp for k in fast._kinds.values()} == {None}
+    assert ours == ref
+
+
+def test_memory_stays_bounded_with_many_kinds(monkeypatch, counting_uids):
+    """Every image a different size: the Converter keeps at most KINDS_KEPT
+    kinds; a kind dropped and met again is rebuilt, and the bytes are still
+    those of the ordinary path."""
+    from dicom_rewrite import engine
+
+    monkeypatch.setattr(engine, "KINDS_KEPT", 2)
+    rng = np.random.default_rng(9)
+    shapes = [(5, 6), (6, 6), (7, 6)]
+    rasters = [from_array(rng.integers(0, 256, shapes[i % 3], dtype=np.uint8)) for i in range(12)]
+    rasters += [from_array(rng.integers(0, 256, (4, 4), dtype=np.uint8)) for _ in range(4)]
+    fast, ours, ref = _both(REPO / "templates" / "ct.dcm", Profile(), rasters, counting_uids)
+    assert len(fast._kinds) == 2 and len(fast._plans) <= 2
+    assert _stamps_used(fast) == 1  # the last kind, met four times in a row
     assert ours == ref
