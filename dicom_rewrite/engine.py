@@ -222,6 +222,10 @@ class _Kind:
     stamp: stamp.Stamp | None = None
     stamp_tried: bool = False  # _make_stamp ran (its answer is in ``stamp``)
     trusted: bool = False  # the stamp's first fill matched the ordinary path
+    #: the prototype's elements a per-output scratch dataset starts from
+    seed_tags: frozenset[int] = frozenset()
+    #: the ``adjust_tags`` the stamp was made for (used only with the same)
+    stamp_adjust_tags: frozenset[int] = frozenset()
 
 
 @dataclass
@@ -231,6 +235,8 @@ class Rendered:
     parts: list[Buffer]
     plan: PixelPlan
     notes: list[str] = field(default_factory=list)
+    #: the dataset, when the output was built the ordinary way
+    dataset: Dataset | None = None
 
 
 class Converter:
@@ -320,73 +326,97 @@ class Converter:
         return Output(ds, plan, changes, notes)
 
     def render(self, raster: Raster, writer: DatasetWriter, *, index: int = 1,
-               stem: str = "image", name: str = "") -> Rendered:
+               stem: str = "image", name: str = "", adjust: Adjust | None = None,
+               adjust_tags: frozenset[int] = frozenset()) -> Rendered:
         """The Part 10 file of :meth:`convert`'s output, as parts to write in
         order: byte for byte what ``writer`` encodes for that dataset.
 
         The first output of each kind of raster is built and encoded as
         usual; later ones of the same kind are filled into its
         :class:`~dicom_rewrite.stamp.Stamp` when the profile and transfer
-        syntax allow (see :mod:`dicom_rewrite.stamp`)."""
+        syntax allow (see :mod:`dicom_rewrite.stamp`). ``adjust`` is
+        :meth:`convert`'s hook; ``adjust_tags`` must name every top-level
+        attribute it reads or writes (it is run on just those)."""
         plan = self._plan(raster)
         kind = self._kind(raster, plan)
-        found = kind.stamp
+        found = kind.stamp if kind.stamp_adjust_tags == adjust_tags else None
         if found is not None:
             arr, vr, values = self._varying(raster, plan, index)
-            encoded = self._per_output_elements(found, kind.prototype, stem, name or stem,
-                                                index, writer)
+            encoded = self._per_output_elements(kind, found, plan, values, stem, name or stem,
+                                                index, writer, adjust)
+            if adjust is not None:
+                values = []  # the hook may change them: encoded holds them all
             if encoded is not None and found.fits(values, encoded):
                 if kind.trusted:
                     uid = self._instance_uid(found.scope, name or stem, index)
                     return Rendered(found.fill(uid, arr, vr, values, encoded), plan,
                                     [*raster.notes, *found.notes])
                 # a stamp's first fill is checked against the ordinary path
-                out = self.convert(raster, index=index, stem=stem, name=name)
+                out = self.convert(raster, index=index, stem=stem, name=name, adjust=adjust)
                 data = writer.encode(out.dataset)
                 check = found.fill(str(out.dataset.SOPInstanceUID), arr, vr, values, encoded)
-                if b"".join(check) == data:
+                if stamp.same_bytes(check, data):
                     kind.trusted = True
                 else:  # pragma: no cover - a bug: never fill this stamp
                     log.debug("stamp differs from the ordinary path; not used")
                     kind.stamp = None
-                return Rendered([data], out.plan, out.notes)
-        out = self.convert(raster, index=index, stem=stem, name=name)
+                return Rendered([data], out.plan, out.notes, out.dataset)
+        out = self.convert(raster, index=index, stem=stem, name=name, adjust=adjust)
         if not kind.stamp_tried:
             kind.stamp_tried = True
-            kind.stamp = self._make_stamp(out, raster, index, writer)
-        return Rendered([writer.encode(out.dataset)], out.plan, out.notes)
+            kind.stamp = self._make_stamp(kind, out, raster, index, writer, adjust, adjust_tags)
+        return Rendered([writer.encode(out.dataset)], out.plan, out.notes, out.dataset)
 
-    def _make_stamp(self, out: Output, raster: Raster, index: int,
-                    writer: DatasetWriter) -> stamp.Stamp | None:
+    def _make_stamp(self, kind: _Kind, out: Output, raster: Raster, index: int,
+                    writer: DatasetWriter, adjust: Adjust | None,
+                    adjust_tags: frozenset[int]) -> stamp.Stamp | None:
         if self.transfer_syntax != ExplicitVRLittleEndian:
             return None
-        tags = self.profile.per_output_tags(stamp.VARYING, _READ_AFTER_PROFILE)
+        # the profile may not touch what the hook sets: it applies after it
+        tags = self.profile.per_output_tags(stamp.VARYING | adjust_tags, _READ_AFTER_PROFILE)
         if tags is None:
             return None
+        kind.seed_tags = tags | adjust_tags
+        kind.stamp_adjust_tags = adjust_tags
         arr, vr, values = self._varying(raster, out.plan, index)
-        return stamp.build(writer, out.dataset, arr, vr, values,
-                           out.notes[len(raster.notes):], tags)
+        if adjust is None:
+            return stamp.build(writer, out.dataset, arr, vr, values,
+                               out.notes[len(raster.notes):], tags)
+        # the hook's attributes and the varying ones it may change are all
+        # encoded per output (checked on the kind's second output)
+        present = frozenset(out.dataset.keys())
+        caller = (tags | adjust_tags | (stamp.VARYING - stamp.ALWAYS)) & present
+        return stamp.build(writer, out.dataset, arr, vr, [], out.notes[len(raster.notes):],
+                           frozenset(int(t) for t in caller))
 
-    def _per_output_elements(self, found: stamp.Stamp, prototype: Dataset, stem: str,
-                             name: str, index: int, writer: DatasetWriter) -> dict[int, bytes] | None:
-        """The encoded top-level elements the profile renders for this
-        output (``{stem}`` and the like), built as :meth:`convert` builds
-        them: the profile's per-output rules applied to a copy of the
-        prototype's elements. None (build it the ordinary way) when a value
-        is not ASCII, which may change the character set."""
-        if not found.profile_tags:
+    def _per_output_elements(self, kind: _Kind, found: stamp.Stamp, plan: PixelPlan,
+                             values: list[tuple[int, str, str]], stem: str, name: str,
+                             index: int, writer: DatasetWriter,
+                             adjust: Adjust | None) -> dict[int, bytes] | None:
+        """The encoded top-level elements that the caller fills into the
+        stamp for this output, built as :meth:`convert` builds them: the hook
+        (if any) and the profile's per-output rules (``{stem}`` and the like)
+        applied to a copy of the prototype's elements they concern (with the
+        varying ``values``, which the hook may change). None (build it the
+        ordinary way) when a value is not ASCII, which may change the
+        character set."""
+        if adjust is None and not found.caller_tags:
             return {}
         scratch = self._scratch
         scratch.clear()
-        _copy_elements(prototype, scratch, found.profile_tags)
+        _copy_elements(kind.prototype, scratch, kind.seed_tags)
+        if adjust is not None:
+            for tag, vr, text in values:
+                scratch.add(DataElement(tag, vr, text))
+            adjust(scratch, plan)
         self.profile.apply_per_output(scratch, Context(
             stem=stem, name=name, index=index, started=self.started,
             template=self.template.dataset))
-        if not found.profile_tags <= scratch.keys() or not all(
-                t.isascii() for t in _text_values(scratch)):
+        if not all(t.isascii() for t in _text_values(scratch)):
             return None
-        return {tag: writer.element_bytes(scratch[tag], found.encodings)
-                for tag in found.profile_tags}
+        wanted = found.caller_tags | kind.seed_tags | stamp.VARYING
+        return {int(tag): writer.element_bytes(scratch[tag], found.encodings, cached=True)
+                for tag in scratch.keys() if tag in wanted}
 
     def _varying(self, raster: Raster, plan: PixelPlan,
                  index: int) -> tuple[np.ndarray, str, list[tuple[int, str, str]]]:

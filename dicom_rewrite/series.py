@@ -31,6 +31,7 @@ from __future__ import annotations
 import logging
 import math
 import mmap
+import functools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -42,13 +43,13 @@ from pydicom.dataset import Dataset
 from pydicom.valuerep import format_number_as_ds
 
 from dicom_rewrite import iod
-from dicom_rewrite.engine import Converter, Output, Template
+from dicom_rewrite.engine import Converter, Output, Rendered, Template
 from dicom_rewrite.errors import InputError, PixelDataError, TemplateError, UsageError
 from dicom_rewrite.fileio import NameAllocator, sanitise_component
 from dicom_rewrite.writer import DatasetWriter
 from dicom_rewrite.pixels import PixelPlan, plan_pixels
 from dicom_rewrite.profile import Profile
-from dicom_rewrite.raster import from_array
+from dicom_rewrite.raster import Raster, from_array
 from dicom_rewrite.scrub import Change
 
 log = logging.getLogger(__name__)
@@ -58,6 +59,14 @@ VOLUME_SUFFIXES = (".npy", ".npz", ".nii", ".nii.gz")
 
 #: bytes read per chunk in the value-range pass (and between page releases)
 CHUNK_BYTES = 64 << 20
+
+#: every top-level attribute SeriesWriter._adjust reads or writes (see
+#: Converter.render: the hook is run on just these for filled slices)
+ADJUST_TAGS = frozenset(int(iod.tag(kw)) for kw in (
+    "ImagePositionPatient", "ImageOrientationPatient", "PixelSpacing", "SliceThickness",
+    "SpacingBetweenSlices", "SliceLocation", "RescaleSlope", "RescaleIntercept",
+    "WindowCenter", "WindowWidth", "VOILUTFunction",
+))
 
 #: tolerance on unit length and orthogonality of direction cosines
 DIRECTION_TOLERANCE = 1e-3
@@ -82,13 +91,17 @@ class Geometry:
     #: +1: slices step along row x column; -1: against it (left-handed grid)
     slice_sign: int = 1
 
-    @property
+    @functools.cached_property
     def normal(self) -> np.ndarray:
-        return np.cross(np.asarray(self.row_direction), np.asarray(self.column_direction))
+        normal = np.cross(np.asarray(self.row_direction), np.asarray(self.column_direction))
+        normal.flags.writeable = False  # shared by every call
+        return normal
 
-    @property
+    @functools.cached_property
     def slice_direction(self) -> np.ndarray:
-        return self.slice_sign * self.normal
+        direction = self.slice_sign * self.normal
+        direction.flags.writeable = False
+        return direction
 
     def position(self, k: int) -> np.ndarray:
         """Image Position (Patient) of slice ``k`` (0-based)."""
@@ -695,19 +708,31 @@ class SeriesWriter:
 
     def outputs(self) -> Iterator[Output]:
         """Convert slice by slice (slice ``k`` -> Instance Number ``k + 1``)."""
+        for k, raster in self._rasters():
+            yield self.converter.convert(raster, index=k + 1, stem=self.stem, name=self.name,
+                                         adjust=self._adjust(k))
+
+    def rendered(self, encoder: DatasetWriter) -> Iterator[Rendered]:
+        """The files of :meth:`outputs`, byte for byte, as parts to write:
+        slices after the first two are filled into the first one's encoding
+        (see :meth:`Converter.render`)."""
+        for k, raster in self._rasters():
+            yield self.converter.render(raster, encoder, index=k + 1, stem=self.stem,
+                                        name=self.name, adjust=self._adjust(k),
+                                        adjust_tags=ADJUST_TAGS)
+
+    def _rasters(self) -> Iterator[tuple[int, Raster]]:
+        """Each slice as stored, releasing the memory map's pages as it goes."""
         n = self.volume.shape[0]
         released = 0
         for k in range(n):
             stored = self.encoding.encode(self.volume.slice(k))
-            raster = from_array(stored, f"{self.volume.source}[{k}]")
-            out = self.converter.convert(raster, index=k + 1, stem=self.stem, name=self.name,
-                                         adjust=self._adjust(k))
-            del stored, raster
+            yield k, from_array(stored, f"{self.volume.source}[{k}]")
+            del stored
             released += self.volume.slice_bytes
             if released >= CHUNK_BYTES:
                 self.volume.release()
                 released = 0
-            yield out
         self.volume.release()
 
 
@@ -783,7 +808,7 @@ def write_series(volume: str | Path | np.ndarray | Volume,
                  | None = None,
                  key: str | None = None, transfer_syntax: str | None = None,
                  overwrite: bool = False,
-                 progress: Callable[[Iterator[Output], int], Iterator[Output]] | None = None,
+                 progress: Callable[[Iterator[Rendered], int], Iterator[Rendered]] | None = None,
                  ) -> SeriesResult:
     """Write the series into ``out_dir`` as ``<stem>_NNNN.dcm`` (one per
     slice, atomically). If a write fails, the files of this run are removed
@@ -798,19 +823,21 @@ def write_series(volume: str | Path | np.ndarray | Volume,
     result = SeriesResult(writer.volume.source, geometry=writer.geometry, encoding=writer.encoding,
                           notes=writer.notes())
     notes: list[str] = []
-    outputs = writer.outputs()
+    encoder = DatasetWriter()
+    outputs = writer.rendered(encoder)
     if progress is not None:
         outputs = progress(outputs, n)
-    encoder = DatasetWriter()
     try:
         for k, out in enumerate(outputs):
-            ds = out.dataset
             if k == 0:
+                first = out.dataset  # the first of its kind: built the ordinary way
+                assert first is not None
                 result.sop_class = out.plan.sop_class.name
-                result.series_instance_uid = str(ds.SeriesInstanceUID)
-                result.frame_of_reference_uid = str(ds.get("FrameOfReferenceUID", ""))
+                result.series_instance_uid = str(first.SeriesInstanceUID)
+                result.frame_of_reference_uid = str(first.get("FrameOfReferenceUID", ""))
+                del first
             path = names.claim(f"{stem}_{k + 1:0{width}d}.dcm")
-            encoder.write(ds, path)
+            encoder.write_parts(out.parts, path)
             result.outputs.append(str(path))
             notes.extend(n_ for n_ in out.notes if n_ not in notes)
     except BaseException:

@@ -44,7 +44,7 @@ VARYING = frozenset({SOP_INSTANCE_UID, INSTANCE_NUMBER, LOSSY_RATIO, WINDOW_CENT
 
 
 #: varying tags every output has
-_ALWAYS = frozenset({SOP_INSTANCE_UID, PIXEL_DATA})
+ALWAYS = frozenset({SOP_INSTANCE_UID, PIXEL_DATA})
 
 #: the VRs of the varying elements but Pixel Data (PS3.5 Table 6.2-1): text
 #: with a 16-bit length, padded to even length with NUL (UI) or space
@@ -87,17 +87,17 @@ class Stamp:
     meta_after: bytes  # ... and after it
     runs: tuple[bytes | int, ...]  # the dataset in tag order: fixed bytes or a varying tag
     holes: frozenset[int]  # the varying tags present, and the profile's per-output ones
-    profile_tags: frozenset[int]  # the profile's per-output tags (encoded by the caller)
+    caller_tags: frozenset[int]  # holes the caller encodes (see :func:`build`)
     encodings: tuple[str, ...]  # the outputs' character set, as Python codecs
     scope: str  # the outputs' Patient ID (the scope of their UIDs)
     notes: tuple[str, ...]  # the engine's notes for this kind (not the raster's own)
 
     def fits(self, values: Iterable[Value], encoded: dict[int, bytes]) -> bool:
         """True when an output's varying elements (but its UID and pixels)
-        and the profile's per-output elements (``encoded``) are the ones
-        this stamp has holes for; otherwise the caller builds it the
-        ordinary way."""
-        return {v[0] for v in values} | encoded.keys() | _ALWAYS == self.holes
+        and the elements the caller encoded (``encoded``) are the ones this
+        stamp has holes for; otherwise the caller builds it the ordinary
+        way."""
+        return {v[0] for v in values} | encoded.keys() | ALWAYS == self.holes
 
     def fill(self, uid: str, arr: np.ndarray, vr: str, values: Iterable[Value],
              encoded: dict[int, bytes]) -> list[Buffer]:
@@ -130,13 +130,15 @@ class Stamp:
 
 def build(writer: DatasetWriter, ds: Dataset, arr: np.ndarray, vr: str,
           values: Iterable[Value], notes: Iterable[str],
-          profile_tags: frozenset[int] = frozenset()) -> Stamp | None:
+          caller_tags: frozenset[int] = frozenset()) -> Stamp | None:
     """A stamp from the first output ``ds`` of a kind, given the varying
     elements recomputed for it (``arr``/``vr``: its pixels; ``values``: the
     others but its SOP Instance UID, which is read from ``ds``); None unless they
     encode exactly as pydicom encodes them in ``ds`` and ``ds`` is stored
-    natively. ``profile_tags``: more holes, for the top-level elements the
-    profile makes differ per output (the caller encodes them each time)."""
+    natively. ``caller_tags``: more holes, for top-level elements of ``ds``
+    that the caller encodes for each output (the profile's per-output
+    values; a per-output hook's attributes); every tag of :data:`VARYING`
+    in ``ds`` must be a hole, from ``values`` or from ``caller_tags``."""
     meta = ds.file_meta
     if meta.get("TransferSyntaxUID") != ExplicitVRLittleEndian:
         return None
@@ -148,11 +150,10 @@ def build(writer: DatasetWriter, ds: Dataset, arr: np.ndarray, vr: str,
     uid = str(ds.get("SOPInstanceUID", ""))
     by_tag = {v[0]: v for v in values}
     by_tag[SOP_INSTANCE_UID] = (SOP_INSTANCE_UID, "UI", uid)
-    holes = frozenset(by_tag) | _ALWAYS
-    if (holes != VARYING & encoded.keys() or not profile_tags <= encoded.keys()
+    holes = frozenset(by_tag) | ALWAYS | caller_tags
+    if (not VARYING & encoded.keys() <= holes or not holes <= encoded.keys()
             or any(v[1] not in _SHORT_TEXT_PAD for v in by_tag.values())):
         return None
-    holes |= profile_tags
     for tag, value in by_tag.items():
         if short_element(*value) != encoded[tag]:
             return None
@@ -179,11 +180,22 @@ def build(writer: DatasetWriter, ds: Dataset, arr: np.ndarray, vr: str,
         meta_after=b"".join(d for _t, d in meta_segments[i + 1:]),
         runs=tuple(runs),
         holes=holes,
-        profile_tags=profile_tags,
+        caller_tags=caller_tags,
         encodings=_encodings(ds),
         scope=str(ds.get("PatientID", "") or ""),
         notes=tuple(notes),
     )
+
+
+def same_bytes(parts: Iterable[Buffer], data: bytes) -> bool:
+    """Is the concatenation of ``parts`` equal to ``data``? (No copy made.)"""
+    view, offset = memoryview(data), 0
+    for part in parts:
+        chunk = memoryview(part).cast("B")
+        if view[offset:offset + chunk.nbytes] != chunk:
+            return False
+        offset += chunk.nbytes
+    return offset == len(data)
 
 
 def _encodings(ds: Dataset) -> tuple[str, ...]:

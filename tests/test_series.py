@@ -524,7 +524,7 @@ def test_no_copy_of_the_volume(tmp_path, dtype):
     far below the volume's size (numpy reports to tracemalloc)."""
     import tracemalloc
 
-    shape = (32, 256, 256)  # 4 MB int16, 8 MB float32
+    shape = (96, 256, 256)  # 12 MB int16, 24 MB float32 (the peak is a few slices)
     src = tmp_path / "big.npy"
     arr = np.lib.format.open_memmap(src, mode="w+", dtype=dtype, shape=shape)
     for k in range(shape[0]):
