@@ -204,6 +204,8 @@ def convert_files(
             entry["sop_class"] = first.plan.sop_class.name
             if first.plan.switched_from is not None:
                 entry["sop_class_switched_from"] = first.plan.switched_from.name
+            entry["study_instance_uid"], entry["series_instance_uid"] = first.uids[:2]
+            entry["sop_instance_uids"] = [o.uids[2] for o in outputs[:len(written)]]
         yield entry
 
 

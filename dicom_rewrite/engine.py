@@ -237,6 +237,8 @@ class Rendered:
     notes: list[str] = field(default_factory=list)
     #: the dataset, when the output was built the ordinary way
     dataset: Dataset | None = None
+    #: (0020,000D) Study, (0020,000E) Series and (0008,0018) SOP Instance UID
+    uids: tuple[str, str, str] = ("", "", "")
 
 
 class Converter:
@@ -350,7 +352,8 @@ class Converter:
                 if kind.trusted:
                     uid = self._instance_uid(found.scope, name or stem, index)
                     return Rendered(found.fill(uid, arr, vr, values, encoded), plan,
-                                    [*raster.notes, *found.notes])
+                                    [*raster.notes, *found.notes], None,
+                                    (*found.study_series, str(uid)))
                 # a stamp's first fill is checked against the ordinary path
                 out = self.convert(raster, index=index, stem=stem, name=name, adjust=adjust)
                 data = writer.encode(out.dataset)
@@ -360,12 +363,13 @@ class Converter:
                 else:  # pragma: no cover - a bug: never fill this stamp
                     log.debug("stamp differs from the ordinary path; not used")
                     kind.stamp = None
-                return Rendered([data], out.plan, out.notes, out.dataset)
+                return Rendered([data], out.plan, out.notes, out.dataset, _uids(out.dataset))
         out = self.convert(raster, index=index, stem=stem, name=name, adjust=adjust)
         if not kind.stamp_tried:
             kind.stamp_tried = True
             kind.stamp = self._make_stamp(kind, out, raster, index, writer, adjust, adjust_tags)
-        return Rendered([writer.encode(out.dataset)], out.plan, out.notes, out.dataset)
+        return Rendered([writer.encode(out.dataset)], out.plan, out.notes, out.dataset,
+                        _uids(out.dataset))
 
     def _make_stamp(self, kind: _Kind, out: Output, raster: Raster, index: int,
                     writer: DatasetWriter, adjust: Adjust | None,
@@ -620,6 +624,11 @@ class Converter:
         ):
             meta.add(DataElement(tag, vr, value))
         ds.file_meta = meta
+
+
+def _uids(ds: Dataset) -> tuple[str, str, str]:
+    return (str(ds.get("StudyInstanceUID", "")), str(ds.get("SeriesInstanceUID", "")),
+            str(ds.get("SOPInstanceUID", "")))
 
 
 def _copy_dataset(base: Dataset) -> Dataset:

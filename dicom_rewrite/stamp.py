@@ -2,20 +2,23 @@
 
 Within a batch, every output made from the same kind of raster (same pixel
 plan, shape, dtype and source encoding; see ``Converter._kind``) is the
-same dataset except for a few top-level attributes, :data:`VARYING`: the SOP
-Instance UID (also in the file meta), Instance Number, Lossy Image
-Compression Ratio, the window and the Pixel Data. That holds when the
-profile does the same to every output (:meth:`Profile.same_for_every_output`)
-and the pixels are stored natively (no per-file compression).
+same dataset except for a few top-level attributes: :data:`VARYING` (the SOP
+Instance UID, also in the file meta, Instance Number, Lossy Image
+Compression Ratio, the window and the Pixel Data), the top-level elements
+the profile renders from per-output variables such as ``{stem}``
+(:meth:`Profile.per_output_tags`), and those a per-output hook sets (a
+series' slice positions). That holds when the pixels are stored natively
+(no per-file compression) and the profile can be split so.
 
 A :class:`Stamp` keeps the encoded bytes of everything else, taken from the
 first output of the kind, which the engine built and encoded the ordinary
-way. Later outputs only encode their varying elements and write the pixel
-array straight from memory. :func:`build` refuses (returns None) unless the
+way. Later outputs only encode their own elements and write the pixel array
+straight from memory. :func:`build` refuses (returns None) unless the
 varying elements recomputed for that first output encode exactly as they
-did in it, so a stamp can only reproduce what the engine would have built;
-``tests/test_stamp.py`` also checks byte identity over templates, image
-kinds and profiles.
+did in it; the engine then builds the kind's second output both ways and
+uses the stamp only if the bytes are the same (``Converter.render``).
+``tests/test_stamp.py`` checks byte identity over templates, image kinds,
+profiles and series.
 """
 
 from __future__ import annotations
@@ -41,7 +44,6 @@ MEDIA_SOP_INSTANCE_UID = 0x00020003
 #: top-level tags that may differ between outputs of one kind
 VARYING = frozenset({SOP_INSTANCE_UID, INSTANCE_NUMBER, LOSSY_RATIO, WINDOW_CENTER,
                      WINDOW_WIDTH, PIXEL_DATA})
-
 
 #: varying tags every output has
 ALWAYS = frozenset({SOP_INSTANCE_UID, PIXEL_DATA})
@@ -90,6 +92,7 @@ class Stamp:
     caller_tags: frozenset[int]  # holes the caller encodes (see :func:`build`)
     encodings: tuple[str, ...]  # the outputs' character set, as Python codecs
     scope: str  # the outputs' Patient ID (the scope of their UIDs)
+    study_series: tuple[str, str]  # the outputs' Study and Series Instance UIDs
     notes: tuple[str, ...]  # the engine's notes for this kind (not the raster's own)
 
     def fits(self, values: Iterable[Value], encoded: dict[int, bytes]) -> bool:
@@ -183,6 +186,7 @@ def build(writer: DatasetWriter, ds: Dataset, arr: np.ndarray, vr: str,
         caller_tags=caller_tags,
         encodings=_encodings(ds),
         scope=str(ds.get("PatientID", "") or ""),
+        study_series=(str(ds.get("StudyInstanceUID", "")), str(ds.get("SeriesInstanceUID", ""))),
         notes=tuple(notes),
     )
 

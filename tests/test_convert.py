@@ -358,6 +358,15 @@ class TestCli:
         assert _tree_hash(folder) == before  # inputs never modified
         for e in report:
             assert Path(e["outputs"][0]).parent == (tmp_path / "out").resolve()
+        # the UIDs in the report are those of the files (filled outputs included)
+        for e in report:
+            (path,) = e["outputs"]
+            ds = pydicom.dcmread(path, stop_before_pixels=True)
+            assert e["sop_instance_uids"] == [ds.SOPInstanceUID]
+            assert (e["study_instance_uid"], e["series_instance_uid"]) == (
+                ds.StudyInstanceUID, ds.SeriesInstanceUID)
+        assert len({e["series_instance_uid"] for e in report}) == 1
+        assert len({u for e in report for u in e["sop_instance_uids"]}) == len(report)
 
     def test_bad_input_exit_1_rest_written(self, images, tmp_path, capsys):
         folder, _ = images
