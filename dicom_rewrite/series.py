@@ -326,12 +326,16 @@ class Volume:
                 pass
 
 
-def open_volume(path: str | Path, key: str | None = None) -> Volume:
-    """Open ``.npy`` (memory-mapped), ``.npz`` (``key``) or NIfTI."""
+def open_volume(path: str | Path, key: str | None = None,
+                volume_index: int | None = None) -> Volume:
+    """Open ``.npy`` (memory-mapped), ``.npz`` (``key``) or NIfTI
+    (``volume_index``: which 3-D volume of a 4-D file, 0-based)."""
     p = Path(path)
     name = p.name.lower()
     if key is not None and not name.endswith(".npz"):
         raise UsageError(f"--key {key!r}: only .npz volumes have keys ({p})")
+    if volume_index is not None and not name.endswith((".nii", ".nii.gz")):
+        raise UsageError(f"--volume {volume_index}: only NIfTI files hold several volumes ({p})")
     if not p.is_file():
         raise InputError(f"{p}: no such file")
     if name.endswith(".npy"):
@@ -343,7 +347,7 @@ def open_volume(path: str | Path, key: str | None = None) -> Volume:
     if name.endswith(".npz"):
         return _open_npz(p, key)
     if name.endswith((".nii", ".nii.gz")):
-        return _open_nifti(p)
+        return _open_nifti(p, volume_index)
     raise UsageError(f"{p}: unknown volume type (use {', '.join(VOLUME_SUFFIXES)})")
 
 
@@ -369,7 +373,7 @@ def _open_npz(p: Path, key: str | None) -> Volume:
     return Volume.from_array(arr, f"{p}[{key}]")
 
 
-def _open_nifti(p: Path) -> Volume:
+def _open_nifti(p: Path, volume_index: int | None = None) -> Volume:
     import nibabel as nib
 
     try:
@@ -379,18 +383,22 @@ def _open_nifti(p: Path) -> Volume:
                    else nib.load(str(p)))
     except Exception as exc:  # nibabel raises many types on bad files
         raise InputError(f"{p}: not a readable NIfTI file ({type(exc).__name__}: {exc})") from None
-    shape = tuple(int(n) for n in img.shape)
-    while len(shape) > 3 and shape[-1] == 1:
-        shape = shape[:-1]
-    if len(shape) > 3:
+    full = tuple(int(n) for n in img.shape)
+    shape = full[:3]
+    # dimensions 4 and up (time, diffusion directions...): one 3-D volume each
+    volumes = int(np.prod(full[3:])) if len(full) > 3 else 1
+    if volume_index is None and volumes > 1:
         raise InputError(
-            f"{p}: NIfTI shape {shape} holds {int(np.prod(shape[3:]))} volumes; "
-            "a series is one 3-D volume (extract one first)"
+            f"{p}: NIfTI shape {full} holds {volumes} volumes; a series is one 3-D volume: "
+            f"choose one with --volume 0..{volumes - 1}"
         )
-    if len(shape) < 2 or min(shape) < 1:
-        raise InputError(f"{p}: NIfTI shape {shape} is not a 2-D or 3-D image")
+    index = volume_index or 0
+    if not 0 <= index < volumes:
+        raise UsageError(f"--volume {index}: {p} holds {volumes} volume(s), 0..{volumes - 1}")
+    if len(shape) < 2 or min(full) < 1:
+        raise InputError(f"{p}: NIfTI shape {full} is not a 2-D or 3-D image")
     proxy = img.dataobj
-    extra = (0,) * (len(img.shape) - len(shape))
+    extra = tuple(int(i) for i in np.unravel_index(index, full[3:])) if len(full) > 3 else ()
     if len(shape) == 2:
         def get(k0: int, k1: int) -> np.ndarray:
             return np.asarray(proxy[(slice(None), slice(None), *extra)])[:, :, np.newaxis]
@@ -418,8 +426,9 @@ def _open_nifti(p: Path) -> Volume:
     if ((slope, inter) != (1.0, 0.0) and raw.kind in "iu" and raw.itemsize <= 2
             and slope != 0 and math.isfinite(slope) and math.isfinite(inter)):
         scaling = (slope, inter, raw)
-    return Volume((nk, shape[1], shape[0]), dtype, str(p), get, geometry=geometry, transposed=True,
-                  scaling=scaling)
+    source = f"{p}[volume {index}]" if volumes > 1 else str(p)
+    return Volume((nk, shape[1], shape[0]), dtype, source, get, geometry=geometry,
+                  transposed=True, scaling=scaling)
 
 
 # ================================================================ encoding
@@ -744,12 +753,13 @@ def _stem(name: str) -> str:
     return Path(name).stem or "volume"
 
 
-def _as_volume(volume: str | Path | np.ndarray | Volume, key: str | None) -> Volume:
+def _as_volume(volume: str | Path | np.ndarray | Volume, key: str | None,
+               volume_index: int | None = None) -> Volume:
     if isinstance(volume, Volume):
         return volume
     if isinstance(volume, np.ndarray):
         return Volume.from_array(volume)
-    return open_volume(volume, key)
+    return open_volume(volume, key, volume_index)
 
 
 def prepare_series(volume: str | Path | np.ndarray | Volume,
@@ -761,16 +771,21 @@ def prepare_series(volume: str | Path | np.ndarray | Volume,
                    orientation: tuple[tuple[float, float, float], tuple[float, float, float]]
                    | None = None,
                    key: str | None = None, transfer_syntax: str | None = None,
-                   started: datetime | None = None) -> SeriesWriter:
-    """Open and check everything (raises before any output exists)."""
+                   started: datetime | None = None,
+                   volume_index: int | None = None) -> SeriesWriter:
+    """Open and check everything (raises before any output exists).
+    ``volume_index``: which 3-D volume of a 4-D NIfTI file (0-based)."""
     from dicom_rewrite.api import _profile, _template
 
     prof = _profile(profile)
     tpl = _template(template)
-    vol = _as_volume(volume, key)
+    vol = _as_volume(volume, key, volume_index)
     geom = geometry or resolve_geometry(vol, tpl)
     geom = geom.with_options(spacing=spacing, origin=origin, orientation=orientation)
-    return SeriesWriter(vol, tpl, prof, geom, transfer_syntax=transfer_syntax, started=started)
+    writer = SeriesWriter(vol, tpl, prof, geom, transfer_syntax=transfer_syntax, started=started)
+    if volume_index is not None:
+        writer.stem = f"{writer.stem}_v{volume_index:04d}"  # file names and {stem}
+    return writer
 
 
 def iter_series(volume: str | Path | np.ndarray | Volume,
@@ -781,18 +796,20 @@ def iter_series(volume: str | Path | np.ndarray | Volume,
                 origin: tuple[float, float, float] | None = None,
                 orientation: tuple[tuple[float, float, float], tuple[float, float, float]]
                 | None = None,
-                key: str | None = None, transfer_syntax: str | None = None) -> Iterator[Dataset]:
+                key: str | None = None, transfer_syntax: str | None = None,
+                volume_index: int | None = None) -> Iterator[Dataset]:
     """Yield one Dataset per slice (Instance Number 1..N), all in one new
     series and Frame of Reference.
 
     ``volume``: a ``(slice, row, column)`` array (or a path); ``geometry``:
     a :class:`Geometry` (default: the NIfTI affine or the template's), each
-    part of which ``spacing``/``origin``/``orientation`` may override.
+    part of which ``spacing``/``origin``/``orientation`` may override;
+    ``volume_index``: which 3-D volume of a 4-D NIfTI file.
     Everything is checked before the first dataset is yielded.
     """
     writer = prepare_series(volume, template, profile, geometry=geometry, spacing=spacing,
                             origin=origin, orientation=orientation, key=key,
-                            transfer_syntax=transfer_syntax)
+                            transfer_syntax=transfer_syntax, volume_index=volume_index)
     for out in writer.outputs():
         yield out.dataset
 
@@ -809,13 +826,15 @@ def write_series(volume: str | Path | np.ndarray | Volume,
                  key: str | None = None, transfer_syntax: str | None = None,
                  overwrite: bool = False,
                  progress: Callable[[Iterator[Rendered], int], Iterator[Rendered]] | None = None,
+                 volume_index: int | None = None,
                  ) -> SeriesResult:
     """Write the series into ``out_dir`` as ``<stem>_NNNN.dcm`` (one per
-    slice, atomically). If a write fails, the files of this run are removed
-    and the error is raised: a series is never left half-written."""
+    slice, atomically; ``<stem>_vNNNN_NNNN.dcm`` for a volume of a 4-D NIfTI
+    file). If a write fails, the files of this run are removed and the error
+    is raised: a series is never left half-written."""
     writer = prepare_series(volume, template, profile, geometry=geometry, spacing=spacing,
                             origin=origin, orientation=orientation, key=key,
-                            transfer_syntax=transfer_syntax)
+                            transfer_syntax=transfer_syntax, volume_index=volume_index)
     n = writer.volume.shape[0]
     width = max(4, len(str(n)))
     names = NameAllocator(Path(out_dir), overwrite=overwrite)

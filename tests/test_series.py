@@ -367,11 +367,49 @@ class TestSources:
         assert [float(v) for v in dss[0].PixelSpacing] == pytest.approx([1, 1])  # mm
         assert float(dss[0].SpacingBetweenSlices) == pytest.approx(2)
 
-    def test_nifti_4d_refused(self, tmp_path):
+    def test_nifti_4d_needs_a_volume_number(self, tmp_path):
         src = tmp_path / "v.nii"
         nib.save(nib.Nifti1Image(np.zeros((4, 4, 3, 2), np.int16), np.eye(4)), str(src))
-        with pytest.raises(InputError, match="holds 2 volumes"):
+        with pytest.raises(InputError, match=r"holds 2 volumes.*--volume 0\.\.1"):
             S.open_volume(src)
+        with pytest.raises(UsageError, match="holds 2 volume"):
+            S.open_volume(src, volume_index=2)
+        with pytest.raises(UsageError, match="only NIfTI"):
+            S.open_volume(tmp_path / "x.npy", volume_index=0)
+
+    @pytest.mark.parametrize("extra", [(3,), (2, 2)])
+    def test_nifti_4d_one_volume_becomes_the_series(self, tmp_path, extra):
+        """--volume N picks the N-th 3-D volume (C order over dimensions 4+),
+        with the file's geometry; names and {stem} say which volume."""
+        rng = np.random.default_rng(2)
+        data = rng.integers(-500, 500, (5, 4, 3, *extra), dtype=np.int16)  # NIfTI x, y, z, ...
+        ras = np.diag([0.5, 0.75, 3.0, 1.0])
+        src = tmp_path / "bold.nii.gz"
+        nib.save(nib.Nifti1Image(data, ras), str(src))
+        n = int(np.prod(extra))
+        index = n - 1
+        result = S.write_series(src, MR, tmp_path / "out", volume_index=index)
+        assert [Path(p).name for p in result.outputs] == [f"bold_v{index:04d}_{k:04d}.dcm"
+                                                          for k in range(1, 4)]
+        want = data.reshape(5, 4, 3, n)[..., index].transpose(2, 1, 0)  # slice, row, column
+        assert np.array_equal(_stack(tmp_path / "out"), want)
+        dss = _read_all(tmp_path / "out")
+        assert [float(v) for v in dss[0].PixelSpacing] == [0.75, 0.5]
+        assert result.input.endswith(f"[volume {index}]")  # in the report too
+
+    def test_cli_volume_option(self, tmp_path, capsys):
+        src = tmp_path / "t.nii"
+        nib.save(nib.Nifti1Image(np.arange(2 * 3 * 2 * 4, dtype=np.int16).reshape(2, 3, 2, 4),
+                                 np.eye(4)), str(src))
+        assert main(["series", str(src), "--template", str(CT), "--out", str(tmp_path / "o"),
+                     "--volume", "1"]) == 0
+        assert len(list((tmp_path / "o").glob("t_v0001_*.dcm"))) == 2
+        assert main(["series", str(src), "--template", str(CT), "--out", str(tmp_path / "p")]) == 1
+        assert "--volume 0..3" in capsys.readouterr().err
+        with pytest.raises(SystemExit) as exc:
+            main(["series", str(src), "--template", str(CT), "--out", str(tmp_path / "q"),
+                  "--volume", "-1"])
+        assert exc.value.code == 2
 
     def test_bad_files(self, tmp_path):
         (tmp_path / "x.npy").write_bytes(b"not numpy")

@@ -28,10 +28,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="row and column direction cosines (default: the NIfTI affine's, "
                         "else the template's)")
     p.add_argument("--key", metavar="NAME", help="array to use from a .npz file")
+    p.add_argument("--volume", dest="volume_index", type=_volume_index, metavar="N",
+                   help="which 3-D volume of a 4-D NIfTI file (0-based; e.g. a time point)")
     p.add_argument("--profile", metavar="P.yaml", help="site profile (default: safe defaults)")
     p.add_argument("--transfer-syntax", choices=sorted(TRANSFER_SYNTAXES),
                    help="output transfer syntax (default explicit-vr-little-endian, or the profile's)")
     p.add_argument("--report", metavar="report.json", help="write a JSON report")
+
+
+def _volume_index(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r} is not a volume number (0, 1, 2, ...)")
+    return int(text)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -44,6 +52,7 @@ def run(args: argparse.Namespace) -> int:
         result = series_api.write_series(
             args.volume, args.template, args.out, args.profile,
             spacing=spacing, origin=origin, orientation=orientation, key=args.key,
+            volume_index=args.volume_index,
             transfer_syntax=args.transfer_syntax,
             progress=lambda outputs, n: progress(outputs, total=n, desc="series"),
         )
