@@ -78,7 +78,13 @@ from dicom_rewrite.profile import (
 from dicom_rewrite.raster import from_array
 from dicom_rewrite.scrub import Change
 from dicom_rewrite.uids import UidMap, is_valid_uid, new_uid, hashed_uid
-from dicom_rewrite.windowing import frame_view, parse_window, render_with_info
+from dicom_rewrite.windowing import (
+    frame_view,
+    lut_data,
+    lut_descriptor,
+    parse_window,
+    render_with_info,
+)
 
 log = logging.getLogger(__name__)
 
@@ -755,9 +761,6 @@ class Annotator:
             if int(src.get("SamplesPerPixel", 1) or 1) != 1 or ann.window.center is None:
                 skipped.append(f"{src.SOPInstanceUID}: colour image, no grayscale presentation state")
                 continue
-            if src.get("ModalityLUTSequence"):
-                skipped.append(f"{src.SOPInstanceUID}: Modality LUT Sequence, no presentation state written")
-                continue
             key = (str(src.StudyInstanceUID), str(src.SeriesInstanceUID), int(src.Rows),
                    int(src.Columns), _modality_key(src, ann.frame - 1), _presentation_shape(src))
             groups[key].append(ann)
@@ -771,7 +774,7 @@ class Annotator:
         return notes_out
 
     def _gsps(self, anns: list[Annotation], key: tuple[Any, ...], k: int) -> Dataset:
-        from highdicom import ModalityLUTTransformation, PresentationLUTTransformation
+        from highdicom import PresentationLUTTransformation
         from highdicom import ReferencedImageSequence
         from highdicom.color import CIELabColor
         from highdicom.pr import (
@@ -848,7 +851,6 @@ class Annotator:
                     window_center=center, window_width=width, voi_lut_function="LINEAR",
                     window_explanation=_explanation(items[0].window), referenced_images=seq,
                 ))
-        slope, intercept, rescale_type = modality
         patient = str(refs[0].get("PatientID", "") or "")
         series_uid = self.uid_map.get(f"<annotation gsps series:{study}>", patient)
         if self.uid_map.key is not None:
@@ -871,8 +873,7 @@ class Annotator:
             content_description="Bounding boxes and labels (not burned in)",
             graphic_annotations=graphic_annotations,
             graphic_layers=list(layers.values()),
-            modality_lut_transformation=ModalityLUTTransformation(
-                rescale_intercept=intercept, rescale_slope=slope, rescale_type=rescale_type),
+            modality_lut_transformation=_modality_transformation(modality),
             voi_lut_transformations=vois,
             presentation_lut_transformation=PresentationLUTTransformation(presentation_lut_shape=shape),
         )
@@ -910,15 +911,104 @@ def _explanation(w: WindowUsed) -> str:
     return f"dicom-rewrite annotate: {w.source}"[:64]
 
 
-def _modality_key(src: Dataset, frame: int) -> tuple[float, float, str]:
+@dataclass(frozen=True, slots=True)
+class _RescaleKey:
+    """A linear Modality LUT: (0028,1053) slope, (0028,1052) intercept, (0028,1054) type."""
+
+    slope: float
+    intercept: float
+    rescale_type: str
+
+
+@dataclass(frozen=True, slots=True)
+class _LutKey:
+    """A (0028,3000) Modality LUT Sequence item, by what it maps: the LUT
+    Descriptor (entries, first stored value mapped (signed), bits per entry),
+    the entries themselves and the Modality LUT Type. Two sources with equal
+    keys show the same modality values for the same stored values, so one
+    presentation state can carry the LUT for both (PS3.3 C.11.1)."""
+
+    entries: int
+    first: int
+    bits: int
+    data: bytes  # the entries, uint16 little endian (uint8 when bits is 8)
+    lut_type: str
+    #: how the source encoded a negative first value: SS, or US holding its two's complement
+    descriptor_vr: str = field(default="US", compare=False)
+    explanation: str | None = field(default=None, compare=False)
+
+
+_ModalityKey = _RescaleKey | _LutKey
+
+
+def _modality_key(src: Dataset, frame: int) -> _ModalityKey:
+    """What the Modality LUT of ``frame`` (0-based) is: the LUT Sequence when
+    the source has one (it is what the burned-in copy went through, see
+    :func:`dicom_rewrite.windowing.modality_values`), else the rescale."""
     view = frame_view(src, frame)
+    seq = view.get("ModalityLUTSequence")
+    if seq:
+        return _lut_key(seq[0], view, src)
     slope = float(view.get("RescaleSlope", 1) or 1) if "RescaleSlope" in view else 1.0
     intercept = float(view.get("RescaleIntercept", 0) or 0) if "RescaleIntercept" in view else 0.0
     rescale_type = str(view.get("RescaleType", "") or "")
     if not rescale_type:
         # PS3.3 C.11.1.1.2: CT values are Hounsfield units; otherwise unspecified
         rescale_type = "HU" if str(src.get("Modality", "")).upper() == "CT" else "US"
-    return slope, intercept, rescale_type
+    return _RescaleKey(slope, intercept, rescale_type)
+
+
+def _lut_key(item: Dataset, view: Dataset, src: Dataset) -> _LutKey:
+    """The identity of one Modality LUT Sequence item, read exactly as the
+    rendering reads it (same descriptor and LUT Data decoding)."""
+    what = f"{src.get('SOPInstanceUID', '<dataset>')}: Modality LUT Sequence"
+    entries, first, bits = lut_descriptor(item, what)
+    values = lut_data(item, view, entries)
+    if values.size == 0:
+        raise PixelDataError(f"{what}: (0028,3006) LUT Data is empty")
+    if values.min() < 0 or values.max() > 65535:
+        raise PixelDataError(f"{what}: (0028,3006) LUT Data values outside 0..65535")
+    # PS3.3 C.11.1.1.1: 8 or 16 bits per entry; 8-bit entries are kept 8-bit
+    # when they fit, anything else is written as 16-bit entries
+    if bits == 8 and values.max() <= 255:
+        data = values.astype(np.uint8).tobytes()
+    else:
+        bits = 16
+        data = values.astype("<u2").tobytes()
+    lut_type = str(item.get("ModalityLUTType", "") or "").strip()
+    if not lut_type:
+        # Type 1 in the item; like the rescale default above
+        lut_type = "HU" if str(src.get("Modality", "")).upper() == "CT" else "US"
+    explanation = str(item.get("LUTExplanation", "") or "").strip() or None
+    vr = item["LUTDescriptor"].VR if "LUTDescriptor" in item else "US"
+    signed = vr == "SS" and first < 0 and values.size < 32768
+    return _LutKey(int(values.size), first, bits, data, lut_type[:64], "SS" if signed else "US",
+                   explanation)
+
+
+def _modality_transformation(key: _ModalityKey) -> Any:
+    """The presentation state's Modality LUT (PS3.3 C.11.1): the source's
+    rescale, or a Modality LUT Sequence with the source's descriptor, type
+    and entries."""
+    from highdicom import ModalityLUT, ModalityLUTTransformation
+
+    if isinstance(key, _RescaleKey):
+        return ModalityLUTTransformation(rescale_intercept=key.intercept, rescale_slope=key.slope,
+                                         rescale_type=key.rescale_type)
+    dtype = np.uint8 if key.bits == 8 else np.dtype("<u2")
+    data = np.frombuffer(key.data, dtype=dtype)
+    # highdicom takes a first mapped value 0..65535; a negative one (signed
+    # source pixels) is written below as the source wrote it
+    lut = ModalityLUT(lut_type=key.lut_type, first_mapped_value=max(key.first, 0), lut_data=data,
+                      lut_explanation=key.explanation[:64] if key.explanation else None)
+    if key.first < 0:
+        # PS3.3 C.11.1.1.1: the first mapped value follows the pixel
+        # representation of the image: SS, or US holding the two's complement
+        entries = int(lut.LUTDescriptor[0])
+        second = key.first if key.descriptor_vr == "SS" else key.first + 65536
+        lut["LUTDescriptor"] = DataElement(Tag("LUTDescriptor"), key.descriptor_vr,
+                                           [entries, second, key.bits])
+    return ModalityLUTTransformation(modality_lut=lut)
 
 
 def _presentation_shape(src: Dataset) -> str:

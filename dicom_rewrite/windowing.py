@@ -177,7 +177,7 @@ def modality_values(ds: Dataset, arr: np.ndarray) -> np.ndarray:
     return np.asarray(arr, dtype=np.float64)
 
 
-def _lut_descriptor(item: Dataset, what: str) -> tuple[int, int, int]:
+def lut_descriptor(item: Dataset, what: str) -> tuple[int, int, int]:
     try:
         entries, first, bits = (int(v) for v in item.LUTDescriptor)
     except (AttributeError, TypeError, ValueError):
@@ -188,7 +188,7 @@ def _lut_descriptor(item: Dataset, what: str) -> tuple[int, int, int]:
     return entries, first, bits
 
 
-def _lut_data(item: Dataset, ds: Dataset, entries: int) -> np.ndarray:
+def lut_data(item: Dataset, ds: Dataset, entries: int) -> np.ndarray:
     elem = item["LUTData"]
     value = elem.value
     if isinstance(value, bytes | bytearray):
@@ -205,8 +205,8 @@ def _lut_data(item: Dataset, ds: Dataset, entries: int) -> np.ndarray:
 
 
 def _apply_lut_item(item: Dataset, arr: np.ndarray, ds: Dataset, what: str) -> np.ndarray:
-    entries, first, _bits = _lut_descriptor(item, what)
-    lut = _lut_data(item, ds, entries)
+    entries, first, _bits = lut_descriptor(item, what)
+    lut = lut_data(item, ds, entries)
     if lut.size == 0:
         raise PixelDataError(f"{what}: (0028,3006) LUT Data is empty")
     # PS3.3 C.11.1.1.1: values below the first mapped value take the first
@@ -489,7 +489,7 @@ def _apply_voi(
     seq = ds.get("VOILUTSequence")
     if seq:
         item = seq[0]
-        _entries, _first, bits = _lut_descriptor(item, "VOI LUT Sequence")
+        _entries, _first, bits = lut_descriptor(item, "VOI LUT Sequence")
         # PS3.3 C.11.2.1.1: the VOI LUT input is the Modality LUT output
         out = _apply_lut_item(item, values, ds, "VOI LUT Sequence")
         top = float(2 ** bits - 1) if 1 <= bits <= 16 else float(np.max(out) or 1)

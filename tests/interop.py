@@ -23,6 +23,7 @@ PACKAGES = {
     "dciodvfy": "dicom3tools",
     "dcmdump": "dcmtk",
     "dcmj2pnm": "dcmtk",
+    "dcmp2pgm": "dcmtk",
     "dcml2pnm": "dcmtk",
     "dcm2pnm": "dcmtk",
     "storescu": "dcmtk",

@@ -114,6 +114,91 @@ def second_slice(ds: Dataset) -> Dataset:
     return other
 
 
+def lut_curve(entries: int = 1024, top: int = 60000, power: float = 2.0) -> np.ndarray:
+    """A non-linear 16-bit Modality LUT: ``top * (i / (entries - 1)) ** power``.
+    (dciodvfy wants a 16-bit LUT to use bit 15: keep ``top`` >= 32768.)"""
+    return np.round(top * (np.arange(entries) / (entries - 1)) ** power).astype(np.uint16)
+
+
+def make_lut_source(lut: np.ndarray | None = None, *, first: int = 0, lut_type: str = "OD",
+                    window: tuple[float, float] | None = (20000.0, 30000.0),
+                    explanation: str | None = "squared") -> Dataset:
+    """templates/cr.dcm (CR, MONOCHROME1, 10 of 16 bits, 128 x 128) whose Modality
+    LUT is a (0028,3000) Modality LUT Sequence (the CR IOD allows it; CT and DX
+    require Rescale Slope/Intercept): LUT Descriptor [entries, ``first``, 16],
+    Modality LUT Type ``lut_type``, LUT Data ``lut`` (OW; default
+    :func:`lut_curve`). Stored values take every value 0..1023; the window
+    (if any) is in LUT output units. New SOP Instance UID, same series."""
+    ds = template("cr.dcm")
+    for kw in ("RescaleSlope", "RescaleIntercept", "RescaleType", "WindowCenter", "WindowWidth"):
+        if kw in ds:
+            delattr(ds, kw)
+    lut = lut_curve() if lut is None else lut
+    y, x = np.mgrid[0:int(ds.Rows), 0:int(ds.Columns)]
+    ds.PixelData = ((x * 8 + y * 3) % 1024).astype("<u2").tobytes()
+    item = Dataset()
+    item.LUTDescriptor = [len(lut), first, 16]
+    item.ModalityLUTType = lut_type
+    if explanation:
+        item.LUTExplanation = explanation
+    item.LUTData = np.asarray(lut, dtype="<u2").tobytes()
+    item["LUTData"].VR = "OW"
+    ds.ModalityLUTSequence = pydicom.Sequence([item])
+    if window is not None:
+        ds.WindowCenter, ds.WindowWidth = (f"{v:g}" for v in window)
+    ds.SOPInstanceUID = generate_uid()
+    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    return ds
+
+
+def make_signed_lut_source(descriptor_vr: str = "SS") -> Dataset:
+    """templates/sc.dcm (Secondary Capture, MONOCHROME2, 64 x 80) as signed
+    12-bit pixels -512..511 with a Modality LUT Sequence whose first mapped
+    value is -512: LUT Descriptor as SS [1024, -512, 16], or as US holding the
+    two's complement [1024, 65024, 16] (both are met in files)."""
+    from pydicom.dataelem import DataElement
+
+    ds = template("sc.dcm")
+    y, x = np.mgrid[0:int(ds.Rows), 0:int(ds.Columns)]
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 1
+    ds.PixelData = ((x * 13 + y * 5) % 1024 - 512).astype("<i2").tobytes()
+    ds["PixelData"].VR = "OW"
+    item = Dataset()
+    item.add(DataElement(0x00283002, descriptor_vr, [1024, -512 if descriptor_vr == "SS" else 65024, 16]))
+    item.ModalityLUTType = "US"
+    item.LUTData = np.round(65535 * np.sqrt(np.arange(1024) / 1023)).astype("<u2").tobytes()
+    item["LUTData"].VR = "OW"
+    ds.ModalityLUTSequence = pydicom.Sequence([item])
+    ds.SOPInstanceUID = generate_uid()
+    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    return ds
+
+
+def make_8bit_lut_source(words: bool = False) -> Dataset:
+    """templates/sc.dcm (8-bit MONOCHROME2) with an 8-bit Modality LUT Sequence:
+    LUT Descriptor [256, 0, 8], entries ``255 * (i / 255) ** 2`` packed two to
+    a word (PS3.3 C.11.1.1.1), or one to a 16-bit word (older files) if ``words``."""
+    ds = template("sc.dcm")
+    y, x = np.mgrid[0:int(ds.Rows), 0:int(ds.Columns)]
+    ds.PixelData = ((x * 3 + y * 5) % 256).astype(np.uint8).tobytes()
+    item = Dataset()
+    item.LUTDescriptor = [256, 0, 8]
+    item.ModalityLUTType = "US"
+    lut = np.round(255 * (np.arange(256) / 255) ** 2)
+    item.LUTData = lut.astype("<u2" if words else np.uint8).tobytes()
+    item["LUTData"].VR = "OW"
+    ds.ModalityLUTSequence = pydicom.Sequence([item])
+    ds.SOPInstanceUID = generate_uid()
+    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    return ds
+
+
+def through_lut(stored: np.ndarray, lut: np.ndarray, first: int) -> np.ndarray:
+    """PS3.3 C.11.1.1.1: stored values below ``first`` take the first entry,
+    values past the last entry take the last."""
+    return np.asarray(lut, dtype=np.float64)[np.clip(stored.astype(np.int64) - first, 0, len(lut) - 1)]
+
+
 # ------------------------------------------------------- the expectation
 
 def expected_gray(stored: np.ndarray, slope: float, intercept: float, center: float, width: float,
@@ -545,6 +630,157 @@ class TestPresentationState:
     def test_no_gsps_for_colour(self):
         _ds, ps = annotate_with_gsps(template("us.dcm"), [Box(1, 1, 9, 9)])
         assert ps is None
+
+
+class TestModalityLutSequence:
+    """Sources whose Modality LUT is a (0028,3000) Modality LUT Sequence: the
+    presentation state carries the same LUT (PS3.3 C.11.1), and its window is
+    in the LUT's output units, as the burned-in copy was windowed."""
+
+    BOXES = [Box(20, 30, 60, 70, "tumour"), Box(80, 80, 100, 120)]
+
+    @staticmethod
+    def _lut(ps: Dataset) -> tuple[list[int], str, np.ndarray]:
+        (item,) = ps.ModalityLUTSequence
+        return ([int(v) for v in item.LUTDescriptor], item.ModalityLUTType,
+                np.frombuffer(item.LUTData, dtype="<u2"))
+
+    @pytest.mark.parametrize("window,expect", [
+        ((20000.0, 30000.0), (20000.0, 30000.0, "file window 1")),
+        (None, (30000.5, 60001.0, "min-max")),  # min-max of the LUT output 0..60000
+    ])
+    def test_gsps_carries_the_source_lut(self, window, expect):
+        src = make_lut_source(window=window)
+        run = Annotator()
+        (ann,) = run.annotate(src, self.BOXES)
+        # the burned-in copy: the stored values through the LUT, then the window
+        center, width, source = expect
+        gray = expected_gray(through_lut(_stored(src), lut_curve(), 0), 1, 0, center, width, invert=True)
+        check_pixels(ann.dataset, gray, ann.placed, 2)
+        assert (ann.window.center, ann.window.width, ann.window.source) == expect
+        ((ps, notes),) = run.presentation_states()
+        assert notes == []
+        descriptor, lut_type, data = self._lut(ps)
+        assert descriptor == [1024, 0, 16] and lut_type == "OD"
+        assert np.array_equal(data, lut_curve())
+        assert ps.ModalityLUTSequence[0].LUTData == src.ModalityLUTSequence[0].LUTData
+        assert ps.ModalityLUTSequence[0].LUTExplanation == "squared"
+        for kw in ("RescaleSlope", "RescaleIntercept", "RescaleType"):
+            assert kw not in ps
+        (voi,) = ps.SoftcopyVOILUTSequence
+        assert (float(voi.WindowCenter), float(voi.WindowWidth)) == (center, width)
+        assert voi.VOILUTFunction == "LINEAR"
+        assert ps.PresentationLUTShape == "INVERSE"  # MONOCHROME1
+        refs = [r.ReferencedSOPInstanceUID for r in ps.ReferencedSeriesSequence[0].ReferencedImageSequence]
+        assert refs == [src.SOPInstanceUID]
+
+    def test_explicit_window_is_in_lut_units(self):
+        src = make_lut_source()
+        _ds, ps = annotate_with_gsps(src, self.BOXES, window="9000,12001")
+        (voi,) = ps.SoftcopyVOILUTSequence
+        assert (float(voi.WindowCenter), float(voi.WindowWidth)) == (9000, 12001)
+        assert self._lut(ps)[0] == [1024, 0, 16]
+
+    def test_one_gsps_per_lut(self):
+        """Same series: equal LUTs share a presentation state, different LUTs
+        (other entries, other first mapped value) do not."""
+        a = make_lut_source()
+        b = make_lut_source(explanation="same LUT, other words")  # the same mapping
+        c = make_lut_source(lut_curve(824, 50000, 0.5), first=100)  # values 0..99 take entry 0
+        d = make_lut_source(lut_type="US")  # the same entries, other units
+        run = Annotator()
+        anns = [run.annotate(s, [Box(10, 10, 40, 40)])[0] for s in (a, b, c, d)]
+        gray = expected_gray(through_lut(_stored(c), lut_curve(824, 50000, 0.5), 100), 1, 0,
+                             20000, 30000, invert=True)
+        check_pixels(anns[2].dataset, gray, anns[2].placed, 2)
+        states = run.presentation_states()
+        assert len(states) == 3
+        by_refs = {tuple(r.ReferencedSOPInstanceUID for r in ps.ReferencedSeriesSequence[0].ReferencedImageSequence):
+                   ps for ps, _notes in states}
+        assert set(by_refs) == {(a.SOPInstanceUID, b.SOPInstanceUID), (c.SOPInstanceUID,),
+                                (d.SOPInstanceUID,)}
+        assert self._lut(by_refs[(a.SOPInstanceUID, b.SOPInstanceUID)])[:2] == ([1024, 0, 16], "OD")
+        descriptor, lut_type, data = self._lut(by_refs[(c.SOPInstanceUID,)])
+        assert descriptor == [824, 100, 16] and lut_type == "OD"
+        assert np.array_equal(data, lut_curve(824, 50000, 0.5))
+        assert self._lut(by_refs[(d.SOPInstanceUID,)])[:2] == ([1024, 0, 16], "US")
+        assert len({ps.SOPInstanceUID for ps, _n in states}) == 3
+
+    def test_rescale_and_lut_sources_get_one_gsps_each(self):
+        lut_src = make_lut_source()
+        rescaled = copy.deepcopy(lut_src)
+        del rescaled.ModalityLUTSequence
+        rescaled.SOPInstanceUID = generate_uid()
+        rescaled.RescaleSlope, rescaled.RescaleIntercept, rescaled.RescaleType = "50", "-100", "US"
+        run = Annotator()
+        run.annotate(lut_src, [Box(10, 10, 40, 40)])
+        run.annotate(rescaled, [Box(10, 10, 40, 40)])
+        pairs = run.presentation_states()
+        assert [notes for _ps, notes in pairs] == [[], []]
+        states = [ps for ps, _notes in pairs]
+        with_lut = [ps for ps in states if "ModalityLUTSequence" in ps]
+        with_rescale = [ps for ps in states if "RescaleSlope" in ps]
+        assert len(with_lut) == len(with_rescale) == 1
+        assert "RescaleSlope" not in with_lut[0]
+        assert with_lut[0].ReferencedSeriesSequence[0].ReferencedImageSequence[0].ReferencedSOPInstanceUID \
+            == lut_src.SOPInstanceUID
+        ps = with_rescale[0]
+        assert "ModalityLUTSequence" not in ps
+        assert (float(ps.RescaleSlope), float(ps.RescaleIntercept), ps.RescaleType) == (50, -100, "US")
+        assert ps.ReferencedSeriesSequence[0].ReferencedImageSequence[0].ReferencedSOPInstanceUID \
+            == rescaled.SOPInstanceUID
+
+    @pytest.mark.parametrize("vr,second", [("SS", -512), ("US", 65024)])
+    def test_negative_first_mapped_value(self, vr, second):
+        """Signed pixels: the first mapped value is written as the source wrote it."""
+        src = make_signed_lut_source(vr)
+        run = Annotator()
+        (ann,) = run.annotate(src, [Box(5, 5, 30, 30)])
+        lut = np.frombuffer(src.ModalityLUTSequence[0].LUTData, dtype="<u2")
+        values = through_lut(_stored(src), lut, -512)
+        lo, hi = values.min(), values.max()
+        check_pixels(ann.dataset, (values - lo) / (hi - lo) * 255, ann.placed, 2)  # min-max window
+        ((ps, _notes),) = run.presentation_states()
+        ps = pydicom.dcmread(io.BytesIO(_bytes(ps)))  # as written
+        elem = ps.ModalityLUTSequence[0]["LUTDescriptor"]
+        assert elem.VR == vr and [int(v) for v in elem.value] == [1024, second, 16]
+        assert np.array_equal(np.frombuffer(ps.ModalityLUTSequence[0].LUTData, dtype="<u2"), lut)
+        (voi,) = ps.SoftcopyVOILUTSequence
+        assert (float(voi.WindowCenter), float(voi.WindowWidth)) == ((lo + hi + 1) / 2, hi - lo + 1)
+
+    @pytest.mark.parametrize("words", [False, True], ids=["packed", "words"])
+    def test_8bit_lut(self, words):
+        """8-bit entries stay 8-bit (packed, as PS3.3 C.11.1.1.1 says), whichever
+        way the source stored them; the mapping is the same."""
+        src = make_8bit_lut_source(words)
+        run = Annotator()
+        (ann,) = run.annotate(src, [Box(5, 5, 30, 30)])
+        lut = np.round(255 * (np.arange(256) / 255) ** 2)
+        values = through_lut(_stored(src), lut, 0)
+        lo, hi = values.min(), values.max()
+        check_pixels(ann.dataset, (values - lo) / (hi - lo) * 255, ann.placed, 2)
+        ((ps, _notes),) = run.presentation_states()
+        (item,) = ps.ModalityLUTSequence
+        assert [int(v) for v in item.LUTDescriptor] == [256, 0, 8]
+        assert item.LUTData == lut.astype(np.uint8).tobytes()
+
+    def test_cli_writes_a_gsps_per_lut_and_no_note(self, tmp_path, caplog):
+        folder = tmp_path / "in"
+        folder.mkdir()
+        make_lut_source().save_as(folder / "a.dcm")
+        make_lut_source().save_as(folder / "b.dcm")
+        make_lut_source(lut_curve(top=40000, power=3)).save_as(folder / "c.dcm")
+        out, report = tmp_path / "out", tmp_path / "r.json"
+        rc = main(["annotate", str(folder), "--box", "10,10,40,40", "--label", "x", "--gsps",
+                   "--out", str(out), "--report", str(report)])
+        assert rc == 0
+        entries = json.loads(report.read_text())
+        states = [e for e in entries if e["input"].startswith("presentation state")]
+        assert [len(e["references"]) for e in states] == [2, 1]
+        assert all(e["status"] == "ok" and "notes" not in e for e in states)
+        assert "Modality LUT Sequence" not in report.read_text() + caplog.text
+        ps = pydicom.dcmread(out / "gsps_002.dcm")
+        assert np.array_equal(self._lut(ps)[2], lut_curve(top=40000, power=3))
 
 
 # --------------------------------------------------------------- the CLI

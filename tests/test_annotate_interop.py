@@ -1,6 +1,7 @@
 """annotate, checked by third-party software: dciodvfy (0 errors for every
 annotated image and every presentation state), strict dcmdump, and dcmtk's
-dcmj2pnm, whose rendering of each output must equal our RGB pixels."""
+dcmj2pnm, whose rendering of each output must equal our RGB pixels; dcmtk's
+dcmp2pgm renders a source through its presentation state."""
 
 from __future__ import annotations
 
@@ -15,9 +16,17 @@ import pytest
 from PIL import Image
 from pydicom.data import get_testdata_file
 
+from dicom_rewrite.annotate import Box
 from dicom_rewrite.cli import main
 from tests.interop import assert_dciodvfy_clean, dcmdump_strict, require_tool
-from tests.test_annotate import make_multiframe, second_slice
+from tests.test_annotate import (
+    make_8bit_lut_source,
+    make_lut_source,
+    make_multiframe,
+    make_signed_lut_source,
+    ring,
+    second_slice,
+)
 
 pytestmark = pytest.mark.interop
 
@@ -164,3 +173,74 @@ def test_one_series_for_a_run(tmp_path):
     assert refs == {a.SOPInstanceUID, b.SOPInstanceUID}
     (voi,) = ps.SoftcopyVOILUTSequence
     assert (float(voi.WindowCenter), float(voi.WindowWidth)) == (40, 400)
+
+
+def _dcmp2pgm(state: Path, image: Path, out: Path) -> np.ndarray:
+    """dcmtk's rendering of ``image`` through the presentation state ``state``
+    (Modality LUT, VOI window and Presentation LUT of the state; graphic
+    annotations are not drawn)."""
+    exe = require_tool("dcmp2pgm")
+    proc = subprocess.run([exe, "-p", str(state), str(image), str(out)], capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, f"dcmp2pgm failed on {image} with {state}:\n{proc.stdout}{proc.stderr}"
+    with Image.open(out) as im:
+        assert im.mode == "L"
+        return np.asarray(im)
+
+
+LUT_SOURCES = {
+    "cr-lut": lambda: make_lut_source(),
+    "cr-lut-first-100": lambda: make_lut_source(
+        np.round(50000 * np.sqrt(np.arange(824) / 823)).astype(np.uint16), first=100, window=None),
+    "sc-signed-ss": lambda: make_signed_lut_source("SS"),
+    "sc-signed-us": lambda: make_signed_lut_source("US"),
+    "sc-8bit": lambda: make_8bit_lut_source(),
+}
+
+
+@pytest.mark.parametrize("kind", list(LUT_SOURCES))
+def test_modality_lut_sequence_gsps(kind, tmp_path):
+    """A source with a Modality LUT Sequence (itself 0 errors in dciodvfy) gets
+    a presentation state with 0 errors that carries the same LUT; dcmtk,
+    rendering the untouched source through it, shows exactly the gray the
+    burned-in copy was drawn on, everywhere but the outlines."""
+    src_path = tmp_path / "in" / f"{kind}.dcm"
+    src_path.parent.mkdir()
+    LUT_SOURCES[kind]().save_as(src_path, enforce_file_format=True)
+    assert_dciodvfy_clean(src_path)
+    src = pydicom.dcmread(src_path)
+    rows, cols = int(src.Rows), int(src.Columns)
+    boxes = [(2, 3, cols // 2, rows // 2), (cols // 2 + 2, rows // 2 + 2, cols - 3, rows - 3)]
+    out, report = tmp_path / "out", tmp_path / "r.json"
+    args = ["annotate", str(src_path), "--gsps", "--out", str(out), "--report", str(report)]
+    for b in boxes:
+        args += ["--box", ",".join(map(str, b))]
+    assert main(args) == 0
+    entries = json.loads(report.read_text())
+    (img,) = [Path(p) for e in entries if e["input"] == str(src_path) for p in e["outputs"]]
+    (state,) = [e for e in entries if e["input"].startswith("presentation state")]
+    assert "notes" not in state
+    ps_path = Path(state["outputs"][0])
+    assert_dciodvfy_clean(img)
+    assert_dciodvfy_clean(ps_path)
+    # strict dcmtk sees the source's LUT in the presentation state
+    dump = dcmdump_strict(ps_path)
+    assert "RescaleSlope" not in dump
+    assert _value(dump, "0028,3002") == _value(dcmdump_strict(src_path), "0028,3002")
+    ps = pydicom.dcmread(ps_path)
+    assert ps.ModalityLUTSequence[0].LUTData == src.ModalityLUTSequence[0].LUTData
+    assert ps.ModalityLUTSequence[0].ModalityLUTType == src.ModalityLUTSequence[0].ModalityLUTType
+
+    rendered = _dcmp2pgm(ps_path, src_path, tmp_path / "through_gsps.pgm")
+    burned = pydicom.dcmread(img).pixel_array
+    assert rendered.shape == (rows, cols)
+    outline = np.zeros((rows, cols), dtype=bool)
+    for b in boxes:
+        outline |= ring(Box(*b), rows, cols, 2)
+    assert (burned[~outline][:, 0] == burned[~outline][:, 1]).all()
+    assert len(np.unique(rendered)) > 100, "dcmtk shows a flat image: the LUT was not applied"
+    diff = np.abs(rendered.astype(int) - burned[..., 0].astype(int))
+    assert diff[~outline].max() == 0, (
+        f"dcmtk renders the source through the GSPS differently from the burned-in gray "
+        f"({int((diff[~outline] > 0).sum())} pixels, up to {diff[~outline].max()} levels)"
+    )
