@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import TypeVar
 
 import numpy as np
@@ -90,13 +90,19 @@ def expand_inputs(inputs: Iterable[str | Path]) -> list[Path]:
 
     The order is deterministic (explicit files in the given order, each
     folder's images sorted), and ``{index}`` in profiles follows it."""
-    files: list[Path] = []
+    return [path for path, _folder in _expand(inputs)]
+
+
+def _expand(inputs: Iterable[str | Path]) -> list[tuple[Path, PurePath]]:
+    """:func:`expand_inputs`, each file with its folder relative to the
+    input folder it was found in (``.`` for files given by name)."""
+    files: list[tuple[Path, PurePath]] = []
     for item in inputs:
         p = Path(item)
         if p.is_dir():
-            files.extend(iter_input_files([p], is_image_file))
+            files.extend((f, f.parent.relative_to(p)) for f in iter_input_files([p], is_image_file))
         else:
-            files.append(p)  # a missing one is reported as an error entry
+            files.append((p, PurePath(".")))  # a missing one is reported as an error entry
     return files
 
 
@@ -125,13 +131,17 @@ _T = TypeVar("_T")
 
 
 def _each_input(inputs: Iterable[str | Path], make: Callable[[Raster, int, Path], _T],
+                keep_tree: bool = False,
                 ) -> Iterator[tuple[Path, list[_T], list[str], str | None]]:
     """For each input file: ``(path, outputs, output names, error)``, where
     ``make(raster, index, path)`` makes each page's output (index: 1, 2, ...
     over the whole batch). A bad input gives an error and no outputs; a
-    template or profile error raises."""
+    template or profile error raises. ``keep_tree``: output names keep the
+    file's folder below the input folder (each component sanitised)."""
     index = 0
-    for path in expand_inputs(inputs):
+    for path, folder in _expand(inputs):
+        prefix = "".join(f"{sanitise_component(part, '_')}/" for part in folder.parts) \
+            if keep_tree else ""
         outputs: list[_T] = []
         names: list[str] = []
         error = None
@@ -143,7 +153,7 @@ def _each_input(inputs: Iterable[str | Path], make: Callable[[Raster, int, Path]
                 index += 1
                 stem = path.stem if len(rasters) == 1 else f"{path.stem}_p{raster.page + 1:04d}"
                 outputs.append(make(raster, index, path))
-                names.append(f"{sanitise_component(stem, 'image')}.dcm")
+                names.append(f"{prefix}{sanitise_component(stem, 'image')}.dcm")
         except DicomRewriteError as exc:
             if exc.exit_code != InputError.exit_code and not isinstance(exc, InputError):
                 raise
@@ -162,12 +172,16 @@ def convert_files(
     transfer_syntax: str | None = None,
     overwrite: bool = False,
     started: datetime | None = None,
+    keep_tree: bool = False,
 ) -> Iterator[dict[str, object]]:
     """Convert and write: yields one report entry per input.
 
     Each output is ``OUT/<input stem>.dcm`` (multi-page: ``<stem>_pNNNN.dcm``);
     a name already taken in this run or on disk gets ``_2``, ``_3``... (never
-    a silent overwrite), written atomically. ``started``: the batch clock
+    a silent overwrite), written atomically. ``overwrite``: replace files
+    from earlier runs instead (never one written in this run). ``keep_tree``:
+    files found in a folder go to the same sub-folder below ``out_dir``
+    (``OUT/<sub>/<stem>.dcm``). ``started``: the batch clock
     (dates the outputs need and nothing else gave; default now). The files
     are byte for byte
     what :func:`convert_batch`'s datasets save as; outputs after the first of
@@ -181,7 +195,7 @@ def convert_files(
     def make(raster: Raster, index: int, path: Path) -> Rendered:
         return conv.render(raster, writer, index=index, stem=path.stem, name=path.name)
 
-    for path, outputs, out_names, error in _each_input(inputs, make):
+    for path, outputs, out_names, error in _each_input(inputs, make, keep_tree):
         entry: dict[str, object] = {"input": str(path), "outputs": [], "status": "ok"}
         if error:
             entry.update(status="error", error=error)

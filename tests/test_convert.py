@@ -416,3 +416,44 @@ class TestCli:
         folder, _ = images
         assert main(["convert", str(folder), "--template", str(CT)]) == 2
         assert "--out" in capsys.readouterr().err
+
+
+class TestOutputLayout:
+    @staticmethod
+    def _tree(root: Path) -> list[str]:
+        return sorted(p.relative_to(root).as_posix() for p in root.rglob("*.dcm"))
+
+    def _inputs(self, tmp_path: Path) -> Path:
+        src = tmp_path / "in"
+        for rel in ("a/x.png", "b/x.png", "c/d/y.png", "we:ird/w.png", "z.png"):
+            (src / rel).parent.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(np.full((4, 5), 7, np.uint8)).save(src / rel)
+        return src
+
+    def test_flat_by_default_keep_tree_mirrors_folders(self, tmp_path):
+        src = self._inputs(tmp_path)
+        list(convert_files([src], CT, tmp_path / "flat"))
+        assert self._tree(tmp_path / "flat") == ["w.dcm", "x.dcm", "x_2.dcm", "y.dcm", "z.dcm"]
+        rc = main(["convert", str(src), str(src / "z.png"), "--template", str(CT),
+                   "--out", str(tmp_path / "tree"), "--keep-tree"])
+        assert rc == 0
+        # files named on the command line go to the top of --out
+        assert self._tree(tmp_path / "tree") == [
+            "a/x.dcm", "b/x.dcm", "c/d/y.dcm", "we_ird/w.dcm", "z.dcm", "z_2.dcm"]
+
+    def test_overwrite_replaces_earlier_runs_only(self, tmp_path):
+        src = self._inputs(tmp_path)
+        out = tmp_path / "out"
+        list(convert_files([src], CT, out))
+        list(convert_files([src], CT, out))
+        assert "x_3.dcm" in self._tree(out)  # default: nothing overwritten
+        for p in out.glob("*.dcm"):
+            p.unlink()
+        list(convert_files([src], CT, out))
+        first = (out / "x.dcm").read_bytes()
+        rc = main(["convert", str(src), "--template", str(CT), "--out", str(out), "--overwrite"])
+        assert rc == 0
+        # same names as one run (inputs sharing a stem in this run still get _2)
+        assert self._tree(out) == ["w.dcm", "x.dcm", "x_2.dcm", "y.dcm", "z.dcm"]
+        assert (out / "x.dcm").read_bytes() != first  # a new file (new UIDs)
+        assert not list(out.glob(".*.part"))

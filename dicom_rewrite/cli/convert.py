@@ -20,6 +20,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="write nothing; print the tag differences for the first input")
     p.add_argument("--transfer-syntax", choices=sorted(TRANSFER_SYNTAXES),
                    help="output transfer syntax (default explicit-vr-little-endian, or the profile's)")
+    p.add_argument("--keep-tree", action="store_true",
+                   help="images found in a folder go to the same sub-folder of --out")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace files left by an earlier run (default: a taken name gets _2, _3...)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -36,8 +40,9 @@ def run(args: argparse.Namespace) -> int:
     if not files:
         raise UsageError("convert: no input images found in " + " ".join(args.inputs))
     entries = []
-    results = api.convert_files(files, args.template, args.out, args.profile,
-                                transfer_syntax=args.transfer_syntax)
+    results = api.convert_files(args.inputs, args.template, args.out, args.profile,
+                                transfer_syntax=args.transfer_syntax, overwrite=args.overwrite,
+                                keep_tree=args.keep_tree)
     for entry in progress(results, total=len(files), desc="convert"):
         entries.append(entry)
     write_report(args.report, entries)
