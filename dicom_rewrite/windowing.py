@@ -427,10 +427,21 @@ def _render_gray(
         info["modality_lut"] = "rescale"
         info["rescale_slope"] = float(ds.RescaleSlope)
         info["rescale_intercept"] = float(ds.RescaleIntercept)
-    values = modality_values(ds, arr)
+    # Every step below is a function of each pixel's stored value alone, so
+    # for integer pixels the steps run once per stored value in the frame's
+    # range (a lookup table, as dcmtk does) and the table is then indexed:
+    # the same numbers, computed over fewer values. Statistics (a min-max
+    # window) use the values present in the frame only.
+    domain = _value_domain(arr)
+    if domain is not None:
+        lo, present = domain
+        values = modality_values(ds, np.arange(lo, lo + present.size).astype(arr.dtype))
+    else:
+        present = None
+        values = modality_values(ds, arr)
 
     # step 2: VOI LUT
-    y = _apply_voi(ds, values, info, window, window_index, voi, voi_function)
+    y = _apply_voi(ds, values, info, window, window_index, voi, voi_function, present)
 
     # step 3: Presentation LUT (PS3.4 N.2.1.1). (2050,0020) Presentation LUT
     # Shape, when present, decides the polarity: the DX, MG and IO IODs (PS3.3
@@ -445,7 +456,26 @@ def _render_gray(
         wants_inverse = pi == "MONOCHROME1"
     invert = apply_presentation and wants_inverse
     info["inverted"] = bool(invert)
-    return _to_uint8(255.0 - y if invert else y)
+    out = _to_uint8(255.0 - y if invert else y)
+    if domain is not None:
+        return out[arr.astype(np.intp) - domain[0]]
+    return out
+
+
+#: below this many pixels a frame is windowed directly (no lookup table)
+_MIN_TABLE_PIXELS = 4096
+
+
+def _value_domain(arr: np.ndarray) -> tuple[int, np.ndarray] | None:
+    """``(lowest stored value, which values of lowest..highest occur)`` for an
+    integer frame worth a lookup table (no larger than the frame), else None."""
+    if arr.dtype.kind not in "iu" or arr.dtype.itemsize > 2 or arr.size < _MIN_TABLE_PIXELS:
+        return None
+    lo, hi = int(arr.min()), int(arr.max())
+    if hi - lo + 1 > arr.size:
+        return None
+    counts = np.bincount((arr.astype(np.intp) - lo).ravel(), minlength=hi - lo + 1)
+    return lo, counts > 0
 
 
 def _apply_voi(
@@ -456,15 +486,20 @@ def _apply_voi(
     window_index: int | None,
     voi: str | None,
     voi_function: str | None,
+    present: np.ndarray | None = None,
 ) -> np.ndarray:
+    """The VOI step over ``values`` (elementwise); ``present``: which of
+    them occur in the frame, when ``values`` is a lookup table's domain
+    (statistics then use only those)."""
+    seen = values if present is None else values[present]
     if window is not None:
         center, width = float(window[0]), float(window[1])
         return _use_window(values, center, width, voi_function or "LINEAR", "explicit window", info)
     if voi == "minmax":
-        center, width = _minmax_window(values)
+        center, width = _minmax_window(seen)
         return _use_window(values, center, width, "LINEAR", "min-max", info)
     if voi == "none":
-        lo, hi = _possible_range(ds, values)
+        lo, hi = _possible_range(ds, seen)
         info.update(voi="none", voi_source="none")
         return np.clip((values - lo) / max(hi - lo, 1e-12), 0, 1) * 255.0
 
@@ -492,10 +527,11 @@ def _apply_voi(
         _entries, _first, bits = lut_descriptor(item, "VOI LUT Sequence")
         # PS3.3 C.11.2.1.1: the VOI LUT input is the Modality LUT output
         out = _apply_lut_item(item, values, ds, "VOI LUT Sequence")
-        top = float(2 ** bits - 1) if 1 <= bits <= 16 else float(np.max(out) or 1)
+        top = float(2 ** bits - 1) if 1 <= bits <= 16 else float(
+            np.max(out if present is None else out[present]) or 1)
         info.update(voi="lut", voi_source="VOI LUT Sequence 1")
         return np.clip(out / top, 0, 1) * 255.0
-    center, width = _minmax_window(values)
+    center, width = _minmax_window(seen)
     return _use_window(values, center, width, "LINEAR", "min-max", info)
 
 

@@ -288,3 +288,72 @@ class TestRender:
         ds = make_ds(RAMP, "RGB")
         with pytest.raises(PixelDataError, match=r"RGB frame has shape \(16, 16, 2\), expected \(rows, columns, 3\)"):
             render(ds, RAMP[..., None].repeat(2, axis=2))
+
+
+# ------------------------------------------------------- lookup-table path
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])  # reset in the test
+@given(
+    signed=st.booleans(),
+    spread=st.sampled_from([1, 7, 300, 4000, 30000]),
+    offset=st.integers(-2000, 2000),
+    rescale=st.sampled_from([None, (1.0, -1024.0), (0.5, 3.25), (2.0, 0.0)]),
+    mode=st.sampled_from(["file", "explicit", "minmax", "none", "lut", "sigmoid", "mlut"]),
+    pi=st.sampled_from(["MONOCHROME2", "MONOCHROME1"]),
+    seed=st.integers(0, 1000),
+)
+def test_lookup_table_path_equals_direct_windowing(monkeypatch, signed, spread, offset, rescale,
+                                                   mode, pi, seed):
+    """Integer frames are windowed through a table over their value range;
+    the pixels must be exactly those of windowing every pixel directly."""
+    import dicom_rewrite.windowing as W
+
+    rng = np.random.default_rng(seed)
+    base = max(offset, 0) if not signed else offset
+    arr = (base + rng.integers(0, spread + 1, (200, 160))).astype(np.int16 if signed else np.uint16)
+    attrs = {}
+    if rescale:
+        attrs.update(RescaleSlope=rescale[0], RescaleIntercept=rescale[1])
+    if mode == "file":
+        attrs.update(WindowCenter=float(arr.mean()), WindowWidth=max(spread / 3, 1))
+    if mode == "sigmoid":
+        attrs.update(WindowCenter=float(arr.mean()), WindowWidth=max(spread / 2, 1),
+                     VOILUTFunction="SIGMOID")
+    if mode == "mlut":  # few distinct values: most of the table's range is absent
+        arr = rng.choice(np.array([base, base + 10, base + 400]), (200, 160)).astype(arr.dtype)
+    ds = make_ds(arr, pi, **attrs)
+    if mode == "lut":
+        item = Dataset()
+        item.LUTDescriptor = [256, int(arr.min()) if not rescale else 0, 16]
+        item.LUTData = [int(v) for v in np.linspace(0, 65535, 256).astype(np.uint16)]
+        ds.VOILUTSequence = Sequence([item])
+    if mode == "mlut":  # a non-monotonic Modality LUT, then a min-max window
+        for kw_ in ("RescaleSlope", "RescaleIntercept"):
+            if kw_ in ds:
+                del ds[kw_]
+        item = Dataset()
+        item.LUTDescriptor = [512, int(arr.min()) + 3, 16]
+        item.ModalityLUTType = "US"
+        item.LUTData = [int(v) for v in rng.integers(0, 65536, 512)]
+        ds.ModalityLUTSequence = Sequence([item])
+    kw = {}
+    if mode == "mlut":
+        kw["voi"] = "minmax"
+    if mode == "explicit":
+        kw["window"] = (float(np.median(arr)), max(spread / 4, 1))
+    if mode in ("minmax", "none"):
+        kw["voi"] = mode
+    with monkeypatch.context() as m:
+        m.setattr(W, "_MIN_TABLE_PIXELS", 1)
+        table, info_t = render_with_info(ds, arr, **kw)
+        assert W._value_domain(arr) is not None  # the table path ran
+        m.setattr(W, "_MIN_TABLE_PIXELS", 10**9)
+        direct, info_d = render_with_info(ds, arr, **kw)
+        assert W._value_domain(arr) is None
+    assert np.array_equal(table, direct)
+    assert info_t == info_d
