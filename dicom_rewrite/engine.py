@@ -419,8 +419,12 @@ class Converter:
         if not all(t.isascii() for t in _text_values(scratch)):
             return None
         wanted = found.caller_tags | kind.seed_tags | stamp.VARYING
+        if not scratch.keys() <= wanted:
+            # the hook set an attribute it did not declare in adjust_tags:
+            # only the ordinary path can be trusted with that
+            return None
         return {int(tag): writer.element_bytes(scratch[tag], found.encodings, cached=True)
-                for tag in scratch.keys() if tag in wanted}
+                for tag in scratch.keys()}
 
     def _varying(self, raster: Raster, plan: PixelPlan,
                  index: int) -> tuple[np.ndarray, str, list[tuple[int, str, str]]]:

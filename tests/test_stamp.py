@@ -400,3 +400,35 @@ def test_series_slices_are_filled_byte_identical(template, dtype, rules, tmp_pat
     assert _stamps_used(fast.converter) == 1
     assert len(set(ours)) == 6
     assert ours == ref
+
+
+def test_a_hook_that_sets_undeclared_attributes_takes_the_ordinary_path(counting_uids):
+    """render(adjust=...) runs the hook on just ``adjust_tags``; a hook that
+    sets something else (here an attribute equal on outputs 1 and 2, so the
+    second-output check cannot see it) must not be stamped."""
+    from pydicom.dataelem import DataElement as DE
+
+    tpl = Template.load(REPO / "templates" / "ct.dcm")
+    rasters = _batch("gray16", 4)
+
+    def adjust_for(i):
+        def adjust(ds, plan):
+            ds.add(DE(0x00204000, "LT", "same" if i < 3 else f"differs on output {i}"))
+            return []
+        return adjust
+
+    counting_uids()
+    fast = Converter(tpl, Profile(), started=STARTED)
+    writer = DatasetWriter()
+    ours = [b"".join(bytes(memoryview(p).cast("B")) for p in fast.render(
+        r, writer, index=i, adjust=adjust_for(i), adjust_tags=frozenset()).parts)
+        for i, r in enumerate(rasters, 1)]
+    counting_uids()
+    plain = Converter(tpl, Profile(), started=STARTED)
+    ref = []
+    for i, r in enumerate(rasters, 1):
+        buf = io.BytesIO()
+        plain.convert(r, index=i, adjust=adjust_for(i)).dataset.save_as(buf, enforce_file_format=True)
+        ref.append(buf.getvalue())
+    assert ours == ref
+    assert b"differs on output 4" in ours[3]
