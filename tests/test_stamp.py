@@ -238,24 +238,48 @@ def test_kinds_interleaved_and_lossy_sources(tmp_path, counting_uids):
     assert ours == ref
 
 
-def test_convert_files_writes_what_convert_batch_builds(tmp_path, counting_uids):
-    folder = tmp_path / "in"
-    folder.mkdir()
-    rng = np.random.default_rng(5)
-    for i in range(5):
-        Image.fromarray(rng.integers(0, 256, (20, 30), dtype=np.uint8)).save(folder / f"a{i}.png")
+@pytest.fixture(scope="module")
+def every_kind_three_times(tmp_path_factory) -> Path:
+    """Every image kind convert accepts (tests/images.py), three copies each,
+    so that each kind reaches the filled path."""
+    from tests.images import make_images
+
+    src = tmp_path_factory.mktemp("kinds")
+    make_images(src)
+    folder = tmp_path_factory.mktemp("batch")
+    for f in sorted(src.iterdir()):
+        for copy_ in range(3):
+            (folder / f"{f.stem}_{copy_}{f.suffix}").write_bytes(f.read_bytes())
+    return folder
+
+
+@pytest.mark.parametrize("template", [REPO / "templates" / n for n in ("ct.dcm", "us.dcm", "sc.dcm")]
+                         + [Path(get_testdata_file(n)) for n in ("MR_small_bigendian.dcm",
+                                                                 "examples_palette.dcm")],
+                         ids=lambda p: p.name)
+def test_convert_files_writes_what_convert_batch_builds(template, every_kind_three_times,
+                                                         tmp_path, counting_uids, monkeypatch):
+    """From image files (palette, 1-bit, alpha, JPEG with its lossy ratio,
+    CMYK, multi-page, 16-bit TIFF, ...): the files convert_files writes are
+    the bytes of convert_batch's datasets, and the report notes agree."""
+    folder = every_kind_three_times
+    fills = []
+    real_fill = stamp.Stamp.fill
+    monkeypatch.setattr(stamp.Stamp, "fill", lambda self, *a: fills.append(1) or real_fill(self, *a))
     counting_uids()
-    entries = list(convert_files([folder], REPO / "templates" / "ct.dcm", tmp_path / "out",
-                                 started=STARTED))
+    entries = list(convert_files([folder], template, tmp_path / "out", started=STARTED))
+    assert len(fills) >= 15  # at least one filled output per kind
     counting_uids()
-    results = list(convert_batch([folder], REPO / "templates" / "ct.dcm", started=STARTED))
-    assert [e["status"] for e in entries] == ["ok"] * 5
+    results = list(convert_batch([folder], template, started=STARTED))
+    assert len(entries) == len(results) > 30
+    assert all(e["status"] == "ok" for e in entries), [e for e in entries if e["status"] != "ok"]
     for entry, result in zip(entries, results):
-        (path,) = entry["outputs"]
-        buf = io.BytesIO()
-        result.datasets[0].save_as(buf, enforce_file_format=True)
-        assert Path(path).read_bytes() == buf.getvalue()
-        assert entry.get("notes") == (sorted(set(result.outputs[0].notes)) or None)
+        assert len(entry["outputs"]) == len(result.datasets)
+        for path, ds in zip(entry["outputs"], result.datasets):
+            buf = io.BytesIO()
+            ds.save_as(buf, enforce_file_format=True)
+            assert Path(path).read_bytes() == buf.getvalue(), path
+        assert entry.get("notes") == (sorted({n for o in result.outputs for n in o.notes}) or None)
 
 
 @pytest.mark.parametrize("vr,text", [("UI", "1.2.3"), ("UI", "1.23"), ("IS", "7"), ("IS", "12"),
