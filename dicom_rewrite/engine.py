@@ -224,8 +224,8 @@ class _Kind:
     trusted: bool = False  # the stamp's first fill matched the ordinary path
     #: the prototype's elements a per-output scratch dataset starts from
     seed_tags: frozenset[int] = frozenset()
-    #: the ``adjust_tags`` the stamp was made for (used only with the same)
-    stamp_adjust_tags: frozenset[int] = frozenset()
+    #: (hook given, ``adjust_tags``) of the call the stamp was made for
+    stamp_mode: tuple[bool, frozenset[int]] = (False, frozenset())
 
 
 @dataclass
@@ -341,7 +341,8 @@ class Converter:
         attribute it reads or writes (it is run on just those)."""
         plan = self._plan(raster)
         kind = self._kind(raster, plan)
-        found = kind.stamp if kind.stamp_adjust_tags == adjust_tags else None
+        # a stamp serves calls like the one it was made for (hook or not, same tags)
+        found = kind.stamp if kind.stamp_mode == (adjust is not None, adjust_tags) else None
         if found is not None:
             arr, vr, values = self._varying(raster, plan, index)
             encoded = self._per_output_elements(kind, found, plan, values, stem, name or stem,
@@ -381,7 +382,7 @@ class Converter:
         if tags is None:
             return None
         kind.seed_tags = tags | adjust_tags
-        kind.stamp_adjust_tags = adjust_tags
+        kind.stamp_mode = (adjust is not None, adjust_tags)
         arr, vr, values = self._varying(raster, out.plan, index)
         if adjust is None:
             return stamp.build(writer, out.dataset, arr, vr, values,
