@@ -19,7 +19,6 @@ and ours/floor, ours/naive ratios. Peak RSS growth is measured by running
 from __future__ import annotations
 
 import argparse
-import json
 import subprocess
 import sys
 import tempfile
@@ -28,6 +27,8 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
+
+from _common import figures, show  # noqa: E402 - beside this script
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -138,20 +139,11 @@ def main() -> None:
         "n": args.n,
         "template": _shown(args.template),
         "profile": _shown(args.profile) if args.profile else None,
-        "floor_s": round(t_floor, 3),
-        "naive_s": round(t_naive, 3),
-        "ours_s": round(t_ours, 3),
-        "ours_per_file_ms": round(1000 * t_ours / args.n, 2),
-        "ours_vs_floor": round(t_ours / t_floor, 2),
-        "ours_vs_naive": round(t_ours / t_naive, 2),
+        **figures(args.n, t_floor, t_naive, t_ours),
         f"peak_rss_kB_{args.n}_files": rss_n,
         f"peak_rss_kB_{4 * args.n}_files": rss_4n,
     }
-    if args.json:
-        print(json.dumps(result))
-    else:
-        for k, v in result.items():
-            print(f"{k:>28}: {v}")
+    show(result, args.json)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,6 @@ and ours/floor, ours/naive ratios.
 from __future__ import annotations
 
 import argparse
-import json
 import tempfile
 import time
 from pathlib import Path
@@ -28,6 +27,8 @@ import numpy as np
 import pydicom
 from PIL import Image
 from pydicom.pixels import apply_modality_lut, apply_voi_lut
+
+from _common import figures, show  # noqa: E402 - beside this script
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -92,18 +93,9 @@ def main() -> None:
             t_ours = min(t_ours, ours(paths, root / f"ours{r}"))
     result = {
         "n": args.n,
-        "floor_s": round(t_floor, 3),
-        "naive_s": round(t_naive, 3),
-        "ours_s": round(t_ours, 3),
-        "ours_per_file_ms": round(1000 * t_ours / args.n, 2),
-        "ours_vs_floor": round(t_ours / t_floor, 2),
-        "ours_vs_naive": round(t_ours / t_naive, 2),
+        **figures(args.n, t_floor, t_naive, t_ours),
     }
-    if args.json:
-        print(json.dumps(result))
-    else:
-        for k, v in result.items():
-            print(f"{k:>18}: {v}")
+    show(result, args.json)
 
 
 if __name__ == "__main__":
