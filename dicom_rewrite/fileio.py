@@ -12,8 +12,8 @@ import itertools
 import os
 import re
 import unicodedata
-from collections.abc import Callable, Iterable, Iterator
-from typing import BinaryIO
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any, BinaryIO
 from pathlib import Path
 
 from pydicom.dataset import Dataset
@@ -150,20 +150,22 @@ def atomic_write(path: Path, writer: Callable[[str], object]) -> Path:
     return _atomically(path, fill)
 
 
-def atomic_write_bytes(path: Path, data: bytes, *, made_dirs: set[Path] | None = None,
-                       dump: Callable[[bytes, BinaryIO], None] | None = None) -> Path:
-    """Write ``data`` atomically to ``path`` through the temporary file's own
-    descriptor (one open per file). ``dump(data, file)`` writes the bytes
-    (default ``file.write(data)``)."""
+def atomic_write_bytes(path: Path, parts: Sequence[Any], *, made_dirs: set[Path] | None = None,
+                       dump: Callable[[Any, BinaryIO], None] | None = None) -> Path:
+    """Write ``parts`` (bytes or C-contiguous arrays), one after the other,
+    atomically to ``path`` through the temporary file's own descriptor (one
+    open per file, no joining in memory). ``dump(part, file)`` writes one
+    part (default ``file.write(part)``)."""
 
     def fill(fd: int, tmp: str) -> None:
         with os.fdopen(fd, "wb") as f:
-            (dump or _write_all)(data, f)
+            for part in parts:
+                (dump or _write_all)(part, f)
 
     return _atomically(path, fill, made_dirs)
 
 
-def _write_all(data: bytes, f: BinaryIO) -> None:
+def _write_all(data: Any, f: BinaryIO) -> None:
     f.write(data)
 
 

@@ -31,7 +31,7 @@ import numpy as np
 from pydicom.dataset import Dataset
 from pydicom.uid import ExplicitVRLittleEndian
 
-from dicom_rewrite.writer import PREAMBLE, Buffer, DatasetWriter
+from dicom_rewrite.writer import PREAMBLE, Buffer, DatasetWriter, encodings_of
 
 SOP_INSTANCE_UID = 0x00080018
 INSTANCE_NUMBER = 0x00200013
@@ -184,7 +184,7 @@ def build(writer: DatasetWriter, ds: Dataset, arr: np.ndarray, vr: str,
         runs=tuple(runs),
         holes=holes,
         caller_tags=caller_tags,
-        encodings=_encodings(ds),
+        encodings=encodings_of(ds),
         scope=str(ds.get("PatientID", "") or ""),
         study_series=(str(ds.get("StudyInstanceUID", "")), str(ds.get("SeriesInstanceUID", ""))),
         notes=tuple(notes),
@@ -200,11 +200,6 @@ def same_bytes(parts: Iterable[Buffer], data: bytes) -> bool:
             return False
         offset += chunk.nbytes
     return offset == len(data)
-
-
-def _encodings(ds: Dataset) -> tuple[str, ...]:
-    charset = ds._character_set
-    return tuple(charset) if isinstance(charset, list) else (charset,)
 
 
 def _bytes(part: Buffer) -> bytes:

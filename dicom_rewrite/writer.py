@@ -46,6 +46,12 @@ _IMMUTABLE = (str, int, float, bytes, DSfloat, DSdecimal, IS, type(None))
 _Cache = dict[int, tuple[object, object, str, tuple[str, ...], bytes]]
 
 
+def encodings_of(ds: Dataset) -> tuple[str, ...]:
+    """The Python codecs of ``ds``'s Specific Character Set."""
+    charset = ds._character_set
+    return tuple(charset) if isinstance(charset, list) else (charset,)
+
+
 def _by_int(ds: Dataset) -> dict[int, DataElement | RawDataElement]:
     """``ds``'s elements by tag; looked up with plain ints, as BaseTag is an
     int with the same hash and equality."""
@@ -106,8 +112,7 @@ class DatasetWriter:
             # PS3.5 A.4: encapsulated pixel data has undefined length
             ds["PixelData"].is_undefined_length = tsyntax.is_compressed
         head = PREAMBLE + self._encode_meta(meta)
-        charset = ds._character_set
-        encodings = tuple(charset) if isinstance(charset, list) else (charset,)
+        encodings = encodings_of(ds)
         elements = _by_int(ds)
         out = []
         # sort plain ints: BaseTag's Python-level __lt__ is slow
@@ -185,12 +190,7 @@ class DatasetWriter:
     def write_parts(self, parts: Sequence[Buffer], path: Path) -> Path:
         """Write the concatenation of ``parts`` (bytes or C-contiguous arrays)
         atomically to ``path``, without joining them in memory first."""
-
-        def dump(_data: object, f: BinaryIO) -> None:
-            for part in parts:
-                self._dump(part, f)
-
-        return atomic_write_bytes(path, b"", made_dirs=self._dirs, dump=dump)
+        return atomic_write_bytes(path, parts, made_dirs=self._dirs, dump=self._dump)
 
     @staticmethod
     def _dump(data: Buffer, f: BinaryIO) -> None:
