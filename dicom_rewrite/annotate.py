@@ -59,6 +59,7 @@ from pydicom.uid import UID
 
 from dicom_rewrite import __version__
 from dicom_rewrite.engine import Converter, Template
+from dicom_rewrite import clock
 from dicom_rewrite.errors import (
     DicomRewriteError,
     InputError,
@@ -659,7 +660,7 @@ class Annotator:
         self.color: RGB = parse_color(color) if isinstance(color, str) else _rgb_tuple(color)
         self.thickness = thickness
         self.clip = clip
-        self.started = started or datetime.now()
+        self.started = started or clock.now()
         self.profile = _annotation_profile(profile)
         self.uid_map = _KeepingUidMap(self.profile.uids.root, self.profile.uids.key)
         self._series_numbers: dict[str, int] = dict(series_numbers or {})
@@ -882,6 +883,12 @@ class Annotator:
         now = self.started
         gsps.PresentationCreationDate = now.strftime("%Y%m%d")
         gsps.PresentationCreationTime = now.strftime("%H%M%S")
+        # highdicom stamps these with the wall clock; the batch clock rules
+        for keyword, fmt in (("InstanceCreationDate", "%Y%m%d"), ("InstanceCreationTime", "%H%M%S")):
+            setattr(gsps, keyword, now.strftime(fmt))
+        for item in gsps.get("ContributingEquipmentSequence", []):
+            if "ContributionDateTime" in item:
+                item.ContributionDateTime = now.strftime("%Y%m%d%H%M%S")
         return gsps
 
 

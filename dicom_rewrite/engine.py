@@ -28,6 +28,7 @@ from pydicom.tag import BaseTag
 from pydicom.uid import UID, CTImageStorage, ExplicitVRLittleEndian, MRImageStorage
 
 from dicom_rewrite import __version__, iod, stamp, syntax
+from dicom_rewrite import clock
 from dicom_rewrite.errors import TemplateError
 from dicom_rewrite.pixels import (
     PixelPlan,
@@ -262,7 +263,7 @@ class Converter:
         one run that must share a series, e.g. annotations of many slices)."""
         self.template = template
         self.profile = profile
-        self.started = started or datetime.now()
+        self.started = started or clock.now()
         self.transfer_syntax = syntax.resolve(transfer_syntax or profile.pixel.transfer_syntax)
         self.uid_map = uid_map or UidMap(profile.uids.root, profile.uids.key)
         self.base, self.base_changes = self._scrubbed_base()
