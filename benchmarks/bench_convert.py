@@ -26,9 +26,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _common import figures, show
 from PIL import Image
-
-from _common import figures, show  # noqa: E402 - beside this script
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -25,10 +25,9 @@ from pathlib import Path
 
 import numpy as np
 import pydicom
+from _common import figures, show
 from PIL import Image
 from pydicom.pixels import apply_modality_lut, apply_voi_lut
-
-from _common import figures, show  # noqa: E402 - beside this script
 
 REPO = Path(__file__).resolve().parents[1]
 

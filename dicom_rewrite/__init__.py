@@ -4,15 +4,15 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from dicom_rewrite.api import (  # noqa: E402
+from dicom_rewrite.api import (
     ConversionResult,
     convert_batch,
     convert_files,
     convert_image,
     dry_run,
 )
-from dicom_rewrite.engine import Converter, Template  # noqa: E402
-from dicom_rewrite.errors import (  # noqa: E402
+from dicom_rewrite.engine.converter import Converter, Template
+from dicom_rewrite.errors import (
     DicomRewriteError,
     InputError,
     PixelDataError,
@@ -20,7 +20,7 @@ from dicom_rewrite.errors import (  # noqa: E402
     TemplateError,
     UsageError,
 )
-from dicom_rewrite.profile import Profile  # noqa: E402
+from dicom_rewrite.profile import Profile
 
 __all__ = [
     "ConversionResult", "Converter", "DicomRewriteError", "InputError", "PixelDataError",

@@ -15,12 +15,12 @@ from typing import TypeVar
 import numpy as np
 from pydicom.dataset import Dataset
 
-from dicom_rewrite.engine import Converter, Output, Rendered, Template
+from dicom_rewrite.encode.writer import DatasetWriter
+from dicom_rewrite.engine.converter import Converter, Output, Rendered, Template
 from dicom_rewrite.errors import DicomRewriteError, InputError, UsageError, one_line
-from dicom_rewrite.fileio import NameAllocator, iter_input_files, sanitise_component
+from dicom_rewrite.io.files import NameAllocator, iter_input_files, sanitise_component
+from dicom_rewrite.io.images import Raster, from_array, is_image_file, read_image
 from dicom_rewrite.profile import DEFAULT_PROFILE, Profile
-from dicom_rewrite.raster import Raster, from_array, is_image_file, read_image
-from dicom_rewrite.writer import DatasetWriter
 
 
 def _template(template: str | Path | Dataset | Template) -> Template:
@@ -158,7 +158,7 @@ def _each_input(inputs: Iterable[str | Path], make: Callable[[Raster, int, Path]
             if exc.exit_code != InputError.exit_code and not isinstance(exc, InputError):
                 raise
             outputs, names, error = [], [], one_line(exc)
-        except Exception as exc:  # noqa: BLE001 - one bad input must not stop the batch
+        except Exception as exc:
             outputs, names, error = [], [], f"{path}: {type(exc).__name__}: {one_line(exc)}"
         yield path, outputs, names, error
 
@@ -232,7 +232,7 @@ def dry_run(
 ) -> tuple[str, list]:
     """Convert the first input in memory and return ``(input, diff rows)``
     between the template and the output; nothing is written."""
-    from dicom_rewrite.diff import diff
+    from dicom_rewrite.core.diff import diff
 
     tpl = _template(template)
     for result in convert_batch(inputs, tpl, profile, transfer_syntax=transfer_syntax):

@@ -2,7 +2,7 @@
 presentation states and the command line.
 
 The expected gray background is computed here, independently of
-dicom_rewrite.windowing, from PS3.3 C.11.1 (rescale) and C.11.2.1.2.1 (LINEAR
+dicom_rewrite.render.windowing, from PS3.3 C.11.1 (rescale) and C.11.2.1.2.1 (LINEAR
 window); the outline is computed here from the box corners."""
 
 from __future__ import annotations

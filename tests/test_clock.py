@@ -6,7 +6,7 @@ from datetime import datetime
 
 import pytest
 
-from dicom_rewrite import clock
+from dicom_rewrite.core import clock
 from dicom_rewrite.errors import UsageError
 
 

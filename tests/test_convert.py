@@ -25,10 +25,10 @@ from pydicom.uid import (
 import dicom_rewrite
 from dicom_rewrite import Converter, Template, convert_batch, convert_files, convert_image
 from dicom_rewrite.cli import main
-from dicom_rewrite.engine import IMPLEMENTATION_CLASS_UID
+from dicom_rewrite.core.scrub import Change
+from dicom_rewrite.engine.converter import IMPLEMENTATION_CLASS_UID
+from dicom_rewrite.io.images import from_array, read_image
 from dicom_rewrite.profile import Context, Identity, Profile
-from dicom_rewrite.raster import from_array, read_image
-from dicom_rewrite.scrub import Change
 from tests.images import jpeg_with_orientation, make_images, multipage_tiff
 
 REPO = Path(__file__).resolve().parents[1]
@@ -281,7 +281,7 @@ class TestBatch:
     def test_template_is_parsed_once_per_batch(self, images, tmp_path, monkeypatch):
         folder, expected = images
         calls = []
-        import dicom_rewrite.engine as engine
+        import dicom_rewrite.engine.converter as engine
 
         real = engine.dcmread
         monkeypatch.setattr(engine, "dcmread", lambda *a, **k: calls.append(a) or real(*a, **k))
@@ -327,7 +327,7 @@ class TestBatch:
     def test_crash_while_writing_leaves_no_partial_file(self, images, tmp_path, monkeypatch):
         folder, _ = images
 
-        from dicom_rewrite.writer import DatasetWriter
+        from dicom_rewrite.encode.writer import DatasetWriter
 
         def boom(data, f):
             f.write(data[: len(data) // 2])

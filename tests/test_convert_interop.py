@@ -12,7 +12,7 @@ from pydicom.data import get_testdata_file
 from pydicom.pixels import apply_modality_lut
 
 from dicom_rewrite import convert_files
-from dicom_rewrite.scrub import IDENTITY_TAGS
+from dicom_rewrite.core.scrub import IDENTITY_TAGS
 from tests.images import make_images
 from tests.interop import dciodvfy, dcmdump_strict, gdcminfo, require_tool
 

@@ -15,9 +15,9 @@ from pydicom.data import get_testdata_file
 from pydicom.fileset import FileSet
 
 from dicom_rewrite import export as export_api
-from dicom_rewrite import windowing
 from dicom_rewrite.cli import main
 from dicom_rewrite.errors import UsageError
+from dicom_rewrite.render import windowing
 
 TEST_FILES = Path(get_testdata_file("CT_small.dcm")).parent
 DICOMDIR = TEST_FILES / "dicomdirtests" / "DICOMDIR"

@@ -19,7 +19,7 @@ from PIL import Image
 from pydicom.data import get_testdata_file
 
 from dicom_rewrite import export as export_api
-from dicom_rewrite import windowing
+from dicom_rewrite.render import windowing
 from tests.interop import require_tool
 
 pytestmark = pytest.mark.interop

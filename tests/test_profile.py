@@ -14,8 +14,10 @@ from pydicom.dataset import Dataset
 
 from dicom_rewrite import api
 from dicom_rewrite.cli import main
-from dicom_rewrite.engine import Converter, Template
+from dicom_rewrite.core.uids import is_valid_uid
+from dicom_rewrite.engine.converter import Converter, Template
 from dicom_rewrite.errors import InputError, ProfileError
+from dicom_rewrite.io.images import read_image
 from dicom_rewrite.profile import (
     Action,
     Identity,
@@ -25,8 +27,6 @@ from dicom_rewrite.profile import (
     parse_tag,
     parse_template,
 )
-from dicom_rewrite.raster import read_image
-from dicom_rewrite.uids import is_valid_uid
 
 REPO = Path(__file__).resolve().parents[1]
 CT = REPO / "templates" / "ct.dcm"

@@ -194,7 +194,7 @@ class TestSeriesAttributes:
     def test_failed_write_leaves_nothing(self, tmp_path, monkeypatch):
         calls = []
 
-        from dicom_rewrite.writer import DatasetWriter
+        from dicom_rewrite.encode.writer import DatasetWriter
 
         real = DatasetWriter._dump
 

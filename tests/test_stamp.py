@@ -17,11 +17,13 @@ from pydicom.dataelem import DataElement
 from pydicom.filebase import DicomBytesIO
 from pydicom.filewriter import write_data_element
 
-from dicom_rewrite import convert_batch, convert_files, stamp, uids
-from dicom_rewrite.engine import Converter, Template
+from dicom_rewrite import convert_batch, convert_files
+from dicom_rewrite.core import uids
+from dicom_rewrite.encode import fastpath as stamp
+from dicom_rewrite.encode.writer import DatasetWriter
+from dicom_rewrite.engine.converter import Converter, Template
+from dicom_rewrite.io.images import Raster, from_array, read_image
 from dicom_rewrite.profile import Profile, load_profile
-from dicom_rewrite.raster import Raster, from_array, read_image
-from dicom_rewrite.writer import DatasetWriter
 from tests.test_convert_interop import PYDICOM_TEMPLATES
 
 REPO = Path(__file__).resolve().parents[1]
@@ -188,7 +190,7 @@ def test_profiles_that_cannot_be_split_take_the_ordinary_path(rules, reason, tmp
     p = tmp_path / "p.yaml"
     p.write_text("version: 1\n" + rules)
     profile = load_profile(p)
-    from dicom_rewrite.engine import _READ_AFTER_PROFILE
+    from dicom_rewrite.engine.converter import _READ_AFTER_PROFILE
 
     assert profile.per_output_tags(stamp.VARYING, _READ_AFTER_PROFILE) is None, reason
     fast, ours, ref = _both(REPO / "templates" / "ct.dcm", profile, _batch("gray8", 3),
@@ -377,7 +379,7 @@ def test_memory_stays_bounded_with_many_kinds(monkeypatch, counting_uids):
     """Every image a different size: the Converter keeps at most KINDS_KEPT
     kinds; a kind dropped and met again is rebuilt, and the bytes are still
     those of the ordinary path."""
-    from dicom_rewrite import engine
+    from dicom_rewrite.engine import converter as engine
 
     monkeypatch.setattr(engine, "KINDS_KEPT", 2)
     rng = np.random.default_rng(9)

@@ -1,4 +1,4 @@
-"""Unit tests of dicom_rewrite.windowing: exact PS3.3 values, polarity, presets."""
+"""Unit tests of dicom_rewrite.render.windowing: exact PS3.3 values, polarity, presets."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from pydicom.sequence import Sequence
 from pydicom.uid import ExplicitVRLittleEndian
 
 from dicom_rewrite.errors import PixelDataError, UsageError
-from dicom_rewrite.windowing import (
+from dicom_rewrite.render.windowing import (
     PRESETS,
     linear_window,
     modality_values,
@@ -292,8 +292,8 @@ class TestRender:
 
 # ------------------------------------------------------- lookup-table path
 
-from hypothesis import HealthCheck, given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 
 @settings(max_examples=60, deadline=None,
@@ -311,7 +311,7 @@ def test_lookup_table_path_equals_direct_windowing(monkeypatch, signed, spread, 
                                                    mode, pi, seed):
     """Integer frames are windowed through a table over their value range;
     the pixels must be exactly those of windowing every pixel directly."""
-    import dicom_rewrite.windowing as W
+    import dicom_rewrite.render.windowing as W
 
     rng = np.random.default_rng(seed)
     base = max(offset, 0) if not signed else offset

@@ -10,10 +10,10 @@ import pydicom
 import pytest
 from pydicom.data import get_testdata_file
 
-from dicom_rewrite.engine import Converter, Template
+from dicom_rewrite.encode.writer import DatasetWriter
+from dicom_rewrite.engine.converter import Converter, Template
+from dicom_rewrite.io.images import from_array
 from dicom_rewrite.profile import Identity, Profile
-from dicom_rewrite.raster import from_array
-from dicom_rewrite.writer import DatasetWriter
 
 REPO = Path(__file__).resolve().parents[1]
 TEMPLATES = [REPO / "templates" / n for n in ("ct.dcm", "mr.dcm", "us.dcm", "dx.dcm")] + [

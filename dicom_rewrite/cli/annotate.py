@@ -10,7 +10,7 @@ from typing import Any
 from dicom_rewrite import annotate as annotate_api
 from dicom_rewrite.cli.common import progress, summarise, write_report
 from dicom_rewrite.errors import UsageError
-from dicom_rewrite.windowing import PRESETS
+from dicom_rewrite.render.windowing import PRESETS
 
 
 class _BoxAction(argparse.Action):

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from dicom_rewrite.errors import EXIT_OK, EXIT_SOME_FAILED
-from dicom_rewrite.fileio import atomic_write
+from dicom_rewrite.io.files import atomic_write
 
 T = TypeVar("T")
 

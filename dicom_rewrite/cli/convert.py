@@ -6,8 +6,8 @@ import argparse
 
 from dicom_rewrite import api
 from dicom_rewrite.cli.common import progress, summarise, write_report
+from dicom_rewrite.encode.syntax import TRANSFER_SYNTAXES
 from dicom_rewrite.errors import EXIT_OK, UsageError
-from dicom_rewrite.syntax import TRANSFER_SYNTAXES
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

@@ -7,7 +7,7 @@ import argparse
 from dicom_rewrite import export as export_api
 from dicom_rewrite.cli.common import progress, summarise, write_report
 from dicom_rewrite.errors import UsageError
-from dicom_rewrite.windowing import PRESETS, VOI_FUNCTIONS, parse_window
+from dicom_rewrite.render.windowing import PRESETS, VOI_FUNCTIONS, parse_window
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

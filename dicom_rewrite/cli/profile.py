@@ -42,8 +42,8 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(prof.json_schema(), indent=2))
         return EXIT_OK
     # init
-    from dicom_rewrite.engine import Template
-    from dicom_rewrite.fileio import atomic_write
+    from dicom_rewrite.engine.converter import Template
+    from dicom_rewrite.io.files import atomic_write
 
     template = Template.load(args.template)
     text = prof.starter_profile(template.dataset, Path(args.template).name)

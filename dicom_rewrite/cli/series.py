@@ -7,14 +7,14 @@ import re
 
 from dicom_rewrite import series as series_api
 from dicom_rewrite.cli.common import progress, write_report
+from dicom_rewrite.encode.syntax import TRANSFER_SYNTAXES
 from dicom_rewrite.errors import EXIT_OK, InputError, one_line
-from dicom_rewrite.syntax import TRANSFER_SYNTAXES
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     # let "--origin -12.5,40,100" through: argparse (before 3.13) only takes a
     # bare negative number as a value, not a list of them
-    p._negative_number_matcher = re.compile(r"^-\.?\d")  # noqa: SLF001
+    p._negative_number_matcher = re.compile(r"^-\.?\d")
     p.add_argument("volume", metavar="VOLUME",
                    help=".npy (axes slice,row,column; memory-mapped), .npz (see --key) or .nii/.nii.gz")
     p.add_argument("--template", required=True, metavar="REF.dcm",

@@ -16,9 +16,9 @@ from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 from pydicom.uid import UID, ExplicitVRLittleEndian
 
-from dicom_rewrite import iod
+from dicom_rewrite.core import iod
 from dicom_rewrite.errors import PixelDataError
-from dicom_rewrite.raster import Raster
+from dicom_rewrite.io.images import Raster
 
 
 @dataclass(frozen=True)

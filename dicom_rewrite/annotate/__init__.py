@@ -8,7 +8,7 @@ The pipeline for one frame of one source image:
 2. Gray background: Modality LUT, then a LINEAR window (PS3.3 C.11.2.1.2.1):
    the one asked for (``C,W`` or a preset), else the file's first window, else
    the frame's min-max; MONOCHROME1 (or Presentation LUT Shape INVERSE) is
-   inverted. All of it is :func:`dicom_rewrite.windowing.render_with_info`.
+   inverted. All of it is :func:`dicom_rewrite.render.windowing.render_with_info`.
 3. Gray -> RGB; labels are drawn first, in a filled rectangle beside the box
    (never on the outline); then each outline, from the box edge inward
    ``thickness`` pixels, in exactly the colour asked.
@@ -58,8 +58,11 @@ from pydicom.tag import Tag
 from pydicom.uid import UID
 
 from dicom_rewrite import __version__
-from dicom_rewrite.engine import Converter, Template
-from dicom_rewrite import clock
+from dicom_rewrite.core import clock
+from dicom_rewrite.core.scrub import Change
+from dicom_rewrite.core.uids import UidMap, hashed_uid, is_valid_uid, new_uid
+from dicom_rewrite.engine.converter import Converter, Template
+from dicom_rewrite.engine.pixels import PixelPlan
 from dicom_rewrite.errors import (
     DicomRewriteError,
     InputError,
@@ -68,18 +71,15 @@ from dicom_rewrite.errors import (
     one_line,
 )
 from dicom_rewrite.export import decode_frame
-from dicom_rewrite.fileio import NameAllocator, iter_input_files, sanitise_component, write_dataset
-from dicom_rewrite.pixels import PixelPlan
+from dicom_rewrite.io.files import NameAllocator, iter_input_files, sanitise_component, write_dataset
+from dicom_rewrite.io.images import from_array
 from dicom_rewrite.profile import (
     Identity,
     Profile,
     SopClassMode,
     UidMode,
 )
-from dicom_rewrite.raster import from_array
-from dicom_rewrite.scrub import Change
-from dicom_rewrite.uids import UidMap, is_valid_uid, new_uid, hashed_uid
-from dicom_rewrite.windowing import (
+from dicom_rewrite.render.windowing import (
     frame_view,
     lut_data,
     lut_descriptor,
@@ -775,8 +775,7 @@ class Annotator:
         return notes_out
 
     def _gsps(self, anns: list[Annotation], key: tuple[Any, ...], k: int) -> Dataset:
-        from highdicom import PresentationLUTTransformation
-        from highdicom import ReferencedImageSequence
+        from highdicom import PresentationLUTTransformation, ReferencedImageSequence
         from highdicom.color import CIELabColor
         from highdicom.pr import (
             AnnotationUnitsValues,
@@ -903,7 +902,7 @@ def _text_object(text: str, bbox: tuple[float, float, float, float]) -> Any:
 def _series_laterality(gsps: Dataset, src: Dataset) -> None:
     """PS3.3 C.7.3.1: Body Part Examined from the source; Laterality (Type 2C)
     as the source has it, else empty unless the body part is unpaired."""
-    from dicom_rewrite.engine import UNPAIRED_BODY_PARTS
+    from dicom_rewrite.engine.converter import UNPAIRED_BODY_PARTS
 
     body_part = str(src.get("BodyPartExamined", "") or "").strip()
     if body_part:
@@ -951,7 +950,7 @@ _ModalityKey = _RescaleKey | _LutKey
 def _modality_key(src: Dataset, frame: int) -> _ModalityKey:
     """What the Modality LUT of ``frame`` (0-based) is: the LUT Sequence when
     the source has one (it is what the burned-in copy went through, see
-    :func:`dicom_rewrite.windowing.modality_values`), else the rescale."""
+    :func:`dicom_rewrite.render.windowing.modality_values`), else the rescale."""
     view = frame_view(src, frame)
     seq = view.get("ModalityLUTSequence")
     if seq:
@@ -1112,7 +1111,7 @@ def _derive(ds: Dataset, plan: PixelPlan, src: Dataset, planned: _Planned, used:
 
 
 def _allowed(sop_class: str) -> frozenset[str]:
-    from dicom_rewrite import iod
+    from dicom_rewrite.core import iod
 
     return iod.iod_keywords(sop_class)
 

@@ -608,7 +608,7 @@ def _burn_overlays(ds: Dataset, out: np.ndarray, frame: int, info: dict[str, Any
     for group in groups:
         try:
             plane = ds.overlay_array(group)
-        except Exception:  # noqa: BLE001 - a broken overlay is skipped, the image is kept
+        except Exception:
             continue
         if plane.ndim == 3:
             # (60xx,0051) Image Frame Origin: 1-based frame of the first overlay frame

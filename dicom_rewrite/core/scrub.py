@@ -14,7 +14,7 @@ from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 from pydicom.tag import BaseTag, Tag
 
-from dicom_rewrite.uids import UidMap, is_standard_uid
+from dicom_rewrite.core.uids import UidMap, is_standard_uid
 
 
 @dataclass(frozen=True)

@@ -66,9 +66,9 @@ from pydicom.sequence import Sequence
 from pydicom.tag import Tag
 from pydicom.valuerep import VALIDATORS, validate_value
 
+from dicom_rewrite.core.scrub import IDENTITY_TAGS, STALE_PIXEL_TAGS, Change
+from dicom_rewrite.core.uids import check_root, is_valid_uid
 from dicom_rewrite.errors import DicomRewriteError, InputError, ProfileError
-from dicom_rewrite.scrub import IDENTITY_TAGS, STALE_PIXEL_TAGS, Change
-from dicom_rewrite.uids import check_root, is_valid_uid
 
 SCHEMA_VERSION = "1"
 
@@ -647,14 +647,14 @@ class Rule:
         return [Change(top, verb, str(self.origin))]
 
     def _apply_word(self, ds: Dataset) -> list[Change]:
-        from dicom_rewrite.scrub import is_overlay_or_curve, remove_where
+        from dicom_rewrite.core.scrub import is_overlay_or_curve, remove_where
 
         if self.target == "private":
-            pred = lambda t: bool((t >> 16) % 2)  # noqa: E731
+            pred = lambda t: bool((t >> 16) % 2)
         elif self.target == "overlays":
-            pred = lambda t: is_overlay_or_curve(t) and (t >> 16) >= 0x6000  # noqa: E731
+            pred = lambda t: is_overlay_or_curve(t) and (t >> 16) >= 0x6000
         else:
-            pred = lambda t: is_overlay_or_curve(t) and (t >> 16) < 0x6000  # noqa: E731
+            pred = lambda t: is_overlay_or_curve(t) and (t >> 16) < 0x6000
         return remove_where(ds, pred, str(self.origin), recursive=True)
 
     def _apply_leaf(self, item: Dataset, leaf: Elem, ctx: Context) -> bool:
@@ -754,7 +754,7 @@ def _items(ds: Dataset, steps: tuple[tuple[Elem, int | None], ...], *, create: b
 
 
 def _drop_emptied_items(ds: Dataset, path: TagPath) -> None:
-    from dicom_rewrite.scrub import drop_empty_sequences
+    from dicom_rewrite.core.scrub import drop_empty_sequences
 
     tag = _find_tag(ds, path.top)
     if tag is None or tag not in ds:
@@ -1004,7 +1004,7 @@ def _load_file(path: Path, stack: list[Path], via: Origin | None = None) -> _Par
         raise ProfileError(f"{prefix}cannot read the profile ({exc})") from None
     f = _File(name)
     try:
-        root = yaml.compose(text, Loader=_TextLoader)  # noqa: S506 - resolves nothing, builds no objects
+        root = yaml.compose(text, Loader=_TextLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f"{mark.line + 1}" if mark is not None else "1"
@@ -1077,7 +1077,7 @@ def _parse_uids(f: _File, node: yaml.Node, own: _Parsed) -> None:
 
 
 def _parse_pixel(f: _File, node: yaml.Node, own: _Parsed) -> None:
-    from dicom_rewrite.syntax import resolve
+    from dicom_rewrite.encode.syntax import resolve
 
     for key, knode, vnode in f.mapping(node, "pixel"):
         if key not in PIXEL_KEYS:
@@ -1422,7 +1422,7 @@ def json_schema() -> dict[str, Any]:
 def starter_profile(template: Dataset, name: str = "REF.dcm") -> str:
     """A starter profile for ``template``: which of its attributes identity
     strip removes and which it keeps, as comments (never their values)."""
-    from dicom_rewrite.uids import is_standard_uid
+    from dicom_rewrite.core.uids import is_standard_uid
 
     removed: list[str] = []
     kept: list[str] = []

@@ -13,8 +13,8 @@ import os
 import re
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Any, BinaryIO
 from pathlib import Path
+from typing import Any, BinaryIO
 
 from pydicom.dataset import Dataset
 

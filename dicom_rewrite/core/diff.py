@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pydicom.dataset import Dataset
 from pydicom.tag import Tag
 
-from dicom_rewrite.scrub import IDENTITY_TAGS, Change
+from dicom_rewrite.core.scrub import IDENTITY_TAGS, Change
 
 REDACTED = "<redacted>"
 _MAX = 60

@@ -27,20 +27,9 @@ from pydicom.sequence import Sequence
 from pydicom.tag import BaseTag
 from pydicom.uid import UID, CTImageStorage, ExplicitVRLittleEndian, MRImageStorage
 
-from dicom_rewrite import __version__, iod, stamp, syntax
-from dicom_rewrite import clock
-from dicom_rewrite.errors import TemplateError
-from dicom_rewrite.pixels import (
-    PixelPlan,
-    apply_pixel_module,
-    pixel_payload,
-    plan_pixels,
-    set_pixel_values,
-    window_values,
-)
-from dicom_rewrite.profile import DEFAULT_PROFILE, Context, Identity, Profile
-from dicom_rewrite.raster import Raster
-from dicom_rewrite.scrub import (
+from dicom_rewrite import __version__
+from dicom_rewrite.core import clock, iod
+from dicom_rewrite.core.scrub import (
     Change,
     drop_empty_sequences,
     remap_uids,
@@ -48,8 +37,21 @@ from dicom_rewrite.scrub import (
     strip_identity,
     vr_of,
 )
-from dicom_rewrite.uids import UidMap
-from dicom_rewrite.writer import Buffer, DatasetWriter
+from dicom_rewrite.core.uids import UidMap
+from dicom_rewrite.encode import fastpath as stamp
+from dicom_rewrite.encode import syntax
+from dicom_rewrite.encode.writer import Buffer, DatasetWriter
+from dicom_rewrite.engine.pixels import (
+    PixelPlan,
+    apply_pixel_module,
+    pixel_payload,
+    plan_pixels,
+    set_pixel_values,
+    window_values,
+)
+from dicom_rewrite.errors import TemplateError
+from dicom_rewrite.io.images import Raster
+from dicom_rewrite.profile import DEFAULT_PROFILE, Context, Identity, Profile
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +113,7 @@ UID_LEVELS = (
 
 #: top-level attributes :meth:`Converter.convert` reads after the profile
 #: applies (UID scope, character set, IOD completion, clock): a profile that
-#: renders them per output gets no stamp (see :mod:`dicom_rewrite.stamp`)
+#: renders them per output gets no stamp (see :mod:`dicom_rewrite.encode.fastpath`)
 _READ_AFTER_PROFILE = frozenset(
     [int(iod.tag(kw)) for kw in (
         "PatientID", "SpecificCharacterSet", "SOPClassUID", "SOPInstanceUID",
@@ -185,7 +187,7 @@ def _read_headerless(path: Path) -> Dataset | None:
     try:
         ds = dcmread(path, force=True)
         ok = "SOPClassUID" in ds and UID(str(ds.SOPClassUID)).is_valid
-    except Exception:  # noqa: BLE001 - any failure means "not DICOM"
+    except Exception:
         return None
     return ds if ok else None
 
@@ -247,7 +249,7 @@ class Converter:
 
     One Converter is one batch: the template is scrubbed once, and the batch
     shares one new study and one new series per patient (see
-    :class:`dicom_rewrite.uids.UidMap`).
+    :class:`dicom_rewrite.core.uids.UidMap`).
     """
 
     def __init__(
@@ -336,8 +338,8 @@ class Converter:
 
         The first output of each kind of raster is built and encoded as
         usual; later ones of the same kind are filled into its
-        :class:`~dicom_rewrite.stamp.Stamp` when the profile and transfer
-        syntax allow (see :mod:`dicom_rewrite.stamp`). ``adjust`` is
+        :class:`~dicom_rewrite.encode.fastpath.Stamp` when the profile and transfer
+        syntax allow (see :mod:`dicom_rewrite.encode.fastpath`). ``adjust`` is
         :meth:`convert`'s hook; ``adjust_tags`` must name every top-level
         attribute it reads or writes (it is run on just those)."""
         plan = self._plan(raster)

@@ -2,15 +2,15 @@
 
 The library side of ``dicom-rewrite export``. :func:`render_frame` turns one
 frame of a Dataset into the uint8 image a viewer shows (see
-:mod:`dicom_rewrite.windowing` for the pipeline); :func:`export` walks inputs
+:mod:`dicom_rewrite.render.windowing` for the pipeline); :func:`export` walks inputs
 and writes images under an output folder, yielding one report entry per input.
 
 Inputs are never modified and nothing is written outside ``out_dir``: every
 path component built from a tag value goes through
-:func:`~dicom_rewrite.fileio.sanitise_component`, names are claimed through a
-:class:`~dicom_rewrite.fileio.NameAllocator` (collisions get ``_2``, ``_3``
+:func:`~dicom_rewrite.io.files.sanitise_component`, names are claimed through a
+:class:`~dicom_rewrite.io.files.NameAllocator` (collisions get ``_2``, ``_3``
 ... and never overwrite) and each file is written with
-:func:`~dicom_rewrite.fileio.atomic_write`.
+:func:`~dicom_rewrite.io.files.atomic_write`.
 """
 
 from __future__ import annotations
@@ -32,7 +32,6 @@ from pydicom.errors import InvalidDicomError
 from pydicom.multival import MultiValue
 from pydicom.uid import MediaStorageDirectoryStorage
 
-from dicom_rewrite import windowing
 from dicom_rewrite.errors import (
     CodecUnavailableError,
     DicomRewriteError,
@@ -40,7 +39,8 @@ from dicom_rewrite.errors import (
     UsageError,
     one_line,
 )
-from dicom_rewrite.fileio import NameAllocator, atomic_write, iter_input_files, sanitise_component
+from dicom_rewrite.io.files import NameAllocator, atomic_write, iter_input_files, sanitise_component
+from dicom_rewrite.render import windowing
 
 __all__ = [
     "DEFAULT_NAME",
@@ -114,14 +114,14 @@ def decode_frame(ds: Dataset, frame: int = 0, *, raw: bool = False) -> np.ndarra
         return pixel_array(ds, index=frame if n_frames > 1 else None, raw=raw)
     except DicomRewriteError:
         raise
-    except Exception as exc:  # noqa: BLE001 - decoder errors of every kind become one line
+    except Exception as exc:
         raise PixelDataError(f"cannot decode the pixel data: {one_line(exc)}") from None
 
 
 def render_frame(ds: Dataset, frame: int = 0, **voi_options: Any) -> np.ndarray:
     """Return frame ``frame`` (0-based) of ``ds`` rendered to uint8, as a viewer shows it.
 
-    ``voi_options`` are passed to :func:`dicom_rewrite.windowing.render`:
+    ``voi_options`` are passed to :func:`dicom_rewrite.render.windowing.render`:
     ``window``, ``window_index``, ``voi``, ``voi_function``,
     ``apply_presentation``, ``overlays``.
     """
@@ -262,7 +262,7 @@ def _is_dicomdir(path: Path) -> bool:
         return True
     try:
         meta = dcmread(path, stop_before_pixels=True, specific_tags=["MediaStorageSOPClassUID"]).file_meta
-    except Exception:  # noqa: BLE001 - anything unreadable is not a DICOMDIR
+    except Exception:
         return False
     return meta.get("MediaStorageSOPClassUID") == MediaStorageDirectoryStorage
 
@@ -285,7 +285,7 @@ def _iter_sources(inputs: Iterable[str | Path], entries: list[dict[str, Any]]) -
             continue
         try:
             fs = FileSet(dcmread(p))
-        except Exception as exc:  # noqa: BLE001 - a broken DICOMDIR is one error line
+        except Exception as exc:
             entries.append(_entry(p, status="error", error=f"cannot read the DICOMDIR: {one_line(exc)}"))
             continue
         for instance in fs:
@@ -339,7 +339,7 @@ def parse_frames(text: str | int | Sequence[int] | None) -> str | tuple[int, ...
 def png16_text(ds: Dataset, frame: int = 0) -> dict[str, str]:
     """PNG text chunks that let ``convert`` read a png16 export back exactly:
     Pixel Representation, Bits Stored and the Modality LUT (rescale)."""
-    from dicom_rewrite.raster import PNG16_KEYS
+    from dicom_rewrite.io.images import PNG16_KEYS
 
     text = {
         PNG16_KEYS["pixel_representation"]: str(int(ds.get("PixelRepresentation", 0) or 0)),
@@ -406,7 +406,7 @@ def export(
     inputs: Iterable[str | Path],
     out_dir: str | Path,
     *,
-    format: str = "png",  # noqa: A002 - the CLI option's name
+    format: str = "png",
     window: tuple[float, float] | None = None,
     window_index: int | None = None,
     voi: str | None = None,
@@ -464,7 +464,7 @@ def _export_batch(
     writer: _Writer,
     template: NameTemplate,
     selected: str | tuple[int, ...],
-    format: str,  # noqa: A002
+    format: str,
     voi_options: dict[str, Any],
     sidecar: bool,
     jpeg_quality: int,
@@ -502,7 +502,7 @@ def _export_one(
         if not source.explicit:
             return _entry(source.path, status="skipped", reason="not a DICOM file")
         return _entry(source.path, status="error", error="not a DICOM file (no 'DICM' prefix at byte 128)")
-    except Exception as exc:  # noqa: BLE001 - truncated/corrupt files: one line, the batch goes on
+    except Exception as exc:
         entry.update(status="error", error=f"cannot read the file: {one_line(exc)}")
         return entry
     if ds.file_meta.get("MediaStorageSOPClassUID") == MediaStorageDirectoryStorage:
@@ -557,7 +557,7 @@ def _export_one(
         entry["transforms"] = transforms
     except (DicomRewriteError, ValueError, OSError) as exc:
         entry.update(status="error", error=one_line(exc))
-    except Exception as exc:  # noqa: BLE001 - one bad file must not stop the batch
+    except Exception as exc:
         log.debug("unexpected error on %s", source.path, exc_info=True)
         entry.update(status="error", error=f"{type(exc).__name__}: {one_line(exc)}")
     return entry

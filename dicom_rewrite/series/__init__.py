@@ -3,7 +3,7 @@ viewers expect.
 
 A volume is a 3-D array with axes ``(slice, row, column)`` (a 2-D array is
 one slice), read from ``.npy`` (memory-mapped), ``.npz`` or NIfTI. Each
-slice goes through the engine (:class:`dicom_rewrite.engine.Converter`), so
+slice goes through the engine (:class:`dicom_rewrite.engine.converter.Converter`), so
 the template's dialect, identity handling and UIDs are exactly those of
 ``convert``; this module adds the slice geometry (PS3.3 C.7.6.2 Image Plane)
 and, for data that are not 16-bit integers, a Modality LUT rescale
@@ -28,10 +28,10 @@ Geometry conventions (DICOM patient coordinates, LPS, mm):
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import mmap
-import functools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -42,15 +42,15 @@ import numpy as np
 from pydicom.dataset import Dataset
 from pydicom.valuerep import format_number_as_ds
 
-from dicom_rewrite import iod
-from dicom_rewrite.engine import Converter, Output, Rendered, Template
+from dicom_rewrite.core import iod
+from dicom_rewrite.core.scrub import Change
+from dicom_rewrite.encode.writer import DatasetWriter
+from dicom_rewrite.engine.converter import Converter, Output, Rendered, Template
+from dicom_rewrite.engine.pixels import PixelPlan, plan_pixels
 from dicom_rewrite.errors import InputError, PixelDataError, TemplateError, UsageError
-from dicom_rewrite.fileio import NameAllocator, sanitise_component
-from dicom_rewrite.writer import DatasetWriter
-from dicom_rewrite.pixels import PixelPlan, plan_pixels
+from dicom_rewrite.io.files import NameAllocator, sanitise_component
+from dicom_rewrite.io.images import Raster, from_array
 from dicom_rewrite.profile import Profile
-from dicom_rewrite.raster import Raster, from_array
-from dicom_rewrite.scrub import Change
 
 log = logging.getLogger(__name__)
 

@@ -31,7 +31,7 @@ import numpy as np
 from pydicom.dataset import Dataset
 from pydicom.uid import ExplicitVRLittleEndian
 
-from dicom_rewrite.writer import PREAMBLE, Buffer, DatasetWriter, encodings_of
+from dicom_rewrite.encode.writer import PREAMBLE, Buffer, DatasetWriter, encodings_of
 
 SOP_INSTANCE_UID = 0x00080018
 INSTANCE_NUMBER = 0x00200013

@@ -28,7 +28,7 @@ from pydicom.filewriter import (
 from pydicom.multival import MultiValue
 from pydicom.valuerep import IS, DSdecimal, DSfloat, PersonName
 
-from dicom_rewrite.fileio import atomic_write_bytes
+from dicom_rewrite.io.files import atomic_write_bytes
 
 #: bytes or a C-contiguous array (anything ``file.write`` takes)
 Buffer = Any
