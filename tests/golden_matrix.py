@@ -56,8 +56,9 @@ def _digests(root: Path, prefix: str, work: Path) -> dict[str, str]:
         if not p.is_file():
             continue
         data = p.read_bytes()
-        if p.suffix == ".json":  # reports name the work folder: make them relative
+        if p.suffix == ".json":  # reports name the work folder: make them relative, keys sorted
             data = data.replace(str(work).encode(), b"WORK").replace(str(REPO).encode(), b"REPO")
+            data = json.dumps(json.loads(data), sort_keys=True).encode()
         out[f"{prefix}/{p.relative_to(root).as_posix()}"] = hashlib.sha256(data).hexdigest()
     return out
 

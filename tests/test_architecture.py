@@ -2,7 +2,7 @@
 
 * imports flow one way between the sub-packages, lowest first:
   errors < core < io < render < encode < profile < engine < batch
-  < {annotate, series, export} < api < cli; the commands do not import
+  < {convert, annotate, series, export} < api < cli; the commands do not import
   each other, and nothing but ``__main__`` imports the CLI;
 * each third-party boundary has one owner: Pillow (``io.images``, and the
   annotation drawing), PyYAML (``profile.loader``), highdicom, nibabel;
@@ -22,7 +22,7 @@ PKG = Path(__file__).resolve().parents[1] / "dicom_rewrite"
 #: rank lower than or equal to its own (equal: inside the same sub-package)
 RANK = {
     "errors": 0, "core": 1, "io": 2, "render": 3, "encode": 4, "profile": 5, "engine": 6,
-    "batch": 7, "annotate": 8, "series": 8, "export": 8, "api": 9, "__init__": 10,
+    "batch": 7, "convert": 8, "annotate": 8, "series": 8, "export": 8, "api": 9, "__init__": 10,
     "cli": 11, "__main__": 12,
 }
 

@@ -281,7 +281,7 @@ class TestBatch:
     def test_template_is_parsed_once_per_batch(self, images, tmp_path, monkeypatch):
         folder, expected = images
         calls = []
-        import dicom_rewrite.engine.converter as engine
+        import dicom_rewrite.engine.template as engine
 
         real = engine.dcmread
         monkeypatch.setattr(engine, "dcmread", lambda *a, **k: calls.append(a) or real(*a, **k))
@@ -327,13 +327,13 @@ class TestBatch:
     def test_crash_while_writing_leaves_no_partial_file(self, images, tmp_path, monkeypatch):
         folder, _ = images
 
-        from dicom_rewrite.encode.writer import DatasetWriter
+        from dicom_rewrite.io import files
 
         def boom(data, f):
             f.write(data[: len(data) // 2])
             raise OSError("disk full")
 
-        monkeypatch.setattr(DatasetWriter, "_dump", staticmethod(boom))
+        monkeypatch.setattr(files, "_write_all", boom)
         (entry,) = convert_files([folder / "gray8.png"], CT, tmp_path / "out")
         assert entry["status"] == "error" and "disk full" in entry["error"]
         assert list((tmp_path / "out").iterdir()) == []

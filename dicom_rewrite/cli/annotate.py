@@ -76,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
     color = annotate_api.parse_color(args.color)
     boxes = _boxes(args.boxes_raw)
     window = annotate_api.resolve_window(args.window)
-    profile = api._profile(args.profile) if args.profile else None
+    profile = api.as_profile(args.profile) if args.profile else None
     results = annotate_api.annotate_files(
         args.inputs,
         args.out,

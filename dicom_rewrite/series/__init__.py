@@ -47,6 +47,7 @@ from dicom_rewrite.core.scrub import Change
 from dicom_rewrite.encode.writer import DatasetWriter
 from dicom_rewrite.engine.converter import Converter, Output, Rendered, Template
 from dicom_rewrite.engine.pixels import PixelPlan, plan_pixels
+from dicom_rewrite.engine.template import as_profile, as_template
 from dicom_rewrite.errors import InputError, PixelDataError, TemplateError, UsageError
 from dicom_rewrite.io.files import NameAllocator, sanitise_component
 from dicom_rewrite.io.images import Raster, from_array
@@ -775,10 +776,8 @@ def prepare_series(volume: str | Path | np.ndarray | Volume,
                    volume_index: int | None = None) -> SeriesWriter:
     """Open and check everything (raises before any output exists).
     ``volume_index``: which 3-D volume of a 4-D NIfTI file (0-based)."""
-    from dicom_rewrite.api import _profile, _template
-
-    prof = _profile(profile)
-    tpl = _template(template)
+    prof = as_profile(profile)
+    tpl = as_template(template)
     vol = _as_volume(volume, key, volume_index)
     geom = geometry or resolve_geometry(vol, tpl)
     geom = geom.with_options(spacing=spacing, origin=origin, orientation=orientation)
