@@ -12,7 +12,7 @@ import copy
 import logging
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -20,24 +20,30 @@ from typing import Any
 import numpy as np
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.sequence import Sequence
 from pydicom.tag import BaseTag
-from pydicom.uid import UID, CTImageStorage, ExplicitVRLittleEndian, MRImageStorage
+from pydicom.uid import UID, CTImageStorage, ExplicitVRLittleEndian
 
 from dicom_rewrite import __version__
 from dicom_rewrite.core import clock, iod
+from dicom_rewrite.core.charset import fix_character_set, text_values
+from dicom_rewrite.core.dataset_copy import copy_dataset, copy_elements
 from dicom_rewrite.core.scrub import (
     Change,
     drop_empty_sequences,
     remap_uids,
     remove_stale,
     strip_identity,
-    vr_of,
 )
 from dicom_rewrite.core.uids import UidMap
 from dicom_rewrite.encode import fastpath as stamp
 from dicom_rewrite.encode import syntax
 from dicom_rewrite.encode.writer import Buffer, DatasetWriter
+from dicom_rewrite.engine.completion import UNPAIRED_BODY_PARTS as UNPAIRED_BODY_PARTS  # re-export
+from dicom_rewrite.engine.completion import (
+    complete_iod,
+    drop_outside_iod,
+    missing_attributes,
+)
 from dicom_rewrite.engine.pixels import (
     PixelPlan,
     apply_pixel_module,
@@ -60,32 +66,6 @@ IMPLEMENTATION_CLASS_UID = UID(f"2.25.{uuid.uuid5(uuid.NAMESPACE_URL, 'dicom-rew
 IMPLEMENTATION_VERSION_NAME = f"DCMREWRITE_{__version__.replace('.', '')}"[:16]
 
 DEIDENTIFICATION_METHOD = "dicom-rewrite identity strip (PS3.15 E basic)"
-
-#: Type 1 attributes a template may lack, with the value an output gets.
-TYPE1_DEFAULTS: dict[str, object] = {
-    "ImageType": ["DERIVED", "SECONDARY"],
-    "ConversionType": "WSD",  # PS3.3 C.8.6.1: workstation
-    "ImagePositionPatient": [0, 0, 0],
-    "ImageOrientationPatient": [1, 0, 0, 0, 1, 0],
-    "PixelSpacing": [1, 1],
-    "PresentationIntentType": "FOR PRESENTATION",
-    "PixelIntensityRelationship": "LIN",
-    "PixelIntensityRelationshipSign": 1,
-    "ImagerPixelSpacing": [1, 1],
-    # only reached for lossless sources (lossy ones get "01" earlier)
-    "LossyImageCompression": "00",
-    # Type 1 in DX/MG/IO: we cannot know; the profile may say YES
-    "BurnedInAnnotation": "NO",
-}
-
-#: PS3.16 Annex L defined terms of Body Part Examined that are not paired
-#: structures (so Laterality, Type 2C, must be absent rather than empty)
-UNPAIRED_BODY_PARTS = frozenset({
-    "ABDOMEN", "ABDOMENPELVIS", "AORTA", "BLADDER", "BRAIN", "CHEST", "CHESTABDOMEN",
-    "CHESTABDPELVIS", "COCCYX", "COLON", "CSPINE", "ESOPHAGUS", "HEAD", "HEADNECK",
-    "HEART", "LIVER", "LSPINE", "NECK", "PANCREAS", "PELVIS", "PROSTATE", "SACRUM",
-    "SKULL", "SPINE", "SPLEEN", "STOMACH", "THORAX", "TSPINE", "UTERUS", "WHOLEBODY",
-})
 
 #: attributes set from the batch clock when absent (the outputs are new)
 _CLOCK_ATTRS = (
@@ -239,7 +219,7 @@ class Converter:
         derivation references). It returns a list of :class:`Change`."""
         plan = self._plan(raster)
         kind = self._kind(raster, plan)
-        ds = _copy_dataset(kind.prototype)
+        ds = copy_dataset(kind.prototype)
         changes = list(self.base_changes) + kind.changes
         notes = list(raster.notes) + kind.notes
         set_pixel_values(ds, raster, plan)
@@ -342,7 +322,7 @@ class Converter:
             return {}
         scratch = self._scratch
         scratch.clear()
-        _copy_elements(kind.prototype, scratch, kind.seed_tags)
+        copy_elements(kind.prototype, scratch, kind.seed_tags)
         if adjust is not None:
             for tag, vr, text in values:
                 scratch.add(DataElement(tag, vr, text))
@@ -350,7 +330,7 @@ class Converter:
         self.profile.apply_per_output(scratch, Context(
             stem=stem, name=name, index=index, started=self.started,
             template=self.template.dataset))
-        if not all(t.isascii() for t in _text_values(scratch)):
+        if not all(t.isascii() for t in text_values(scratch)):
             return None
         wanted = found.caller_tags | kind.seed_tags | stamp.VARYING
         if not scratch.keys() <= wanted:
@@ -382,7 +362,7 @@ class Converter:
         if hit is not None:
             self._kinds.move_to_end(key)
             return hit
-        ds = _copy_dataset(self.base)
+        ds = copy_dataset(self.base)
         changes: list[Change] = []
         notes: list[str] = []
         if plan.switched_from is not None:
@@ -390,7 +370,7 @@ class Converter:
                 f"SOP class switched from {plan.switched_from.name} to {plan.sop_class.name}: "
                 f"{plan.reason}"
             )
-            changes += self._drop_outside_iod(ds, plan.sop_class)
+            changes += drop_outside_iod(ds, plan.sop_class)
         elif plan.bits_allocated != raster.bits:
             notes.append(
                 f"{raster.bits}-bit pixels stored as {plan.bits_allocated}-bit "
@@ -418,18 +398,6 @@ class Converter:
             plan = plan_pixels(self.template.sop_class, raster, self.profile.pixel.sop_class.value)
             _keep(self._plans, key, plan)
         return plan
-
-    @staticmethod
-    def _drop_outside_iod(ds: Dataset, sop_class: UID) -> list[Change]:
-        allowed = iod.iod_keywords(sop_class)
-        out = []
-        for elem in list(ds):
-            if elem.tag.is_private:
-                continue
-            if elem.keyword and elem.keyword not in allowed:
-                del ds[elem.tag]
-                out.append(Change(int(elem.tag), "removed", f"not in the {sop_class.name} IOD"))
-        return out
 
     def _set_clock(self, ds: Dataset) -> None:
         """Dates and times the outputs need and neither the template (after
@@ -510,43 +478,14 @@ class Converter:
         return found
 
     def _complete_iod(self, ds: Dataset, sop_class: UID, notes: list[str]) -> None:
-        """Add what the IOD requires and the template lacked (Type 1 defaults,
-        empty Type 2)."""
+        """Add what the IOD requires and the template lacked (memoised on
+        the set of tags present: every output of a kind has the same)."""
         key = (str(sop_class), frozenset(ds._dict))
         missing = self._missing_cache.get(key)
         if missing is None:
-            missing = [
-                (kw, typ)
-                for module in self._modules(ds, sop_class)
-                for kw, typ in iod.module_top_level(module)
-                if kw not in ds and (typ == "2" or (typ == "1" and kw in TYPE1_DEFAULTS))
-            ]
+            missing = missing_attributes(ds, self._modules(ds, sop_class))
             _keep(self._missing_cache, key, missing)
-        for kw, typ in missing:
-            if typ == "2":
-                t = iod.tag(kw)
-                vr = vr_of(t)
-                ds.add(DataElement(t, vr, Sequence([]) if vr == "SQ" else None))
-            else:
-                setattr(ds, kw, copy.copy(TYPE1_DEFAULTS[kw]))
-                notes.append(f"{kw} was missing in the template; set to a neutral value")
-        # PS3.3 C.7.3.1: Patient Position is Type 2C for CT and MR images
-        # without a Patient Orientation Code Sequence
-        if (sop_class in (CTImageStorage, MRImageStorage) and "PatientPosition" not in ds
-                and "PatientOrientationCodeSequence" not in ds):
-            ds.PatientPosition = None
-        # PS3.3 C.7.6.1: Patient Orientation is Type 2C, required unless the
-        # IOD's Image Plane module (mandatory) gives the orientation
-        plane = ("image-plane", "M") in iod.iod_modules(sop_class)
-        if "PatientOrientation" not in ds and not plane:
-            ds.PatientOrientation = None
-        # PS3.3 C.7.3.1: Laterality is Type 2C, required for paired body
-        # parts when Image Laterality is absent; when Body Part Examined is
-        # unknown dciodvfy (rightly) asks for it, empty meaning "unknown"
-        body_part = str(ds.get("BodyPartExamined", "") or "").upper()
-        if ("Laterality" not in ds and "ImageLaterality" not in ds
-                and body_part not in UNPAIRED_BODY_PARTS):
-            ds.Laterality = None
+        complete_iod(ds, sop_class, missing, notes)
 
     @staticmethod
     def _set_file_meta(ds: Dataset) -> None:
@@ -567,93 +506,3 @@ class Converter:
 def _uids(ds: Dataset) -> tuple[str, str, str]:
     return (str(ds.get("StudyInstanceUID", "")), str(ds.get("SeriesInstanceUID", "")),
             str(ds.get("SOPInstanceUID", "")))
-
-
-def _copy_dataset(base: Dataset) -> Dataset:
-    """A copy of ``base`` that shares its (immutable or never mutated in
-    place) values: every element and sequence item is new, so setting a value
-    on the copy, at any depth, never changes ``base``."""
-    ds = Dataset()
-    ds.file_meta = FileMetaDataset()
-    _copy_elements(base, ds)
-    return ds
-
-
-def _copy_elements(src: Dataset, dst: Dataset, tags: Iterable[int] | None = None) -> None:
-    """Copy ``src``'s elements (only ``tags``, if given) into ``dst``, as
-    :func:`_copy_dataset` does."""
-    target = dst._dict
-    pairs = src._dict.items() if tags is None else [
-        (t, src._dict[t]) for t in map(BaseTag, tags) if t in src._dict]
-    for tag, elem in pairs:
-        if type(elem) is DataElement and elem.VR != "SQ":
-            # a new element object with the same (shared, immutable) value:
-            # what Dataset.__setitem__ stores for a converted element
-            new = object.__new__(DataElement)
-            new.__dict__.update(elem.__dict__)
-            target[tag] = new
-            continue
-        elem = src[tag]  # converts a raw element, if any
-        if elem.VR == "SQ":
-            items = []
-            for item in elem.value or []:
-                copy_item = Dataset()
-                _copy_elements(item, copy_item)
-                items.append(copy_item)
-            dst.add(DataElement(elem.tag, elem.VR, Sequence(items), already_converted=True))
-        else:
-            dst.add(DataElement(elem.tag, elem.VR, elem.value, already_converted=True))
-
-
-# ------------------------------------------------------------ character set
-
-_TEXT_VRS = frozenset({"SH", "LO", "ST", "LT", "UT", "UC", "PN"})
-
-
-def _text_values(ds: Dataset, base: Dataset | None = None) -> Iterable[str]:
-    """Text values of ``ds`` at every depth; with ``base``, top-level values
-    that are the very objects of ``base`` (already checked) are skipped."""
-    shared = base._dict if base is not None else {}
-    for tag, elem in ds._dict.items():
-        if not isinstance(elem, DataElement):
-            elem = ds[tag]
-        if elem.VR == "SQ":
-            for item in elem.value or []:
-                yield from _text_values(item)
-            continue
-        if elem.VR not in _TEXT_VRS or elem.value in (None, ""):
-            continue
-        old = shared.get(tag)
-        if old is not None and isinstance(old, DataElement) and old.value is elem.value:
-            continue
-        values = elem.value if elem.VM > 1 else [elem.value]
-        for v in values:
-            yield str(v)
-
-
-def fix_character_set(ds: Dataset, base: Dataset | None = None) -> None:
-    """Make (0008,0005) Specific Character Set able to encode every value.
-
-    Keeps the template's set when it can encode everything; otherwise (or when
-    absent and a value is not ASCII) switches to UTF-8 (``ISO_IR 192``).
-    ``base``: a dataset whose values were already found encodable with the
-    same character set (the scrubbed template), so only the others are read.
-    """
-    from pydicom.charset import convert_encodings
-
-    if base is not None and base.get("SpecificCharacterSet") != ds.get("SpecificCharacterSet"):
-        base = None
-    text = list(_text_values(ds, base))
-    if all(t.isascii() for t in text):
-        return
-    current = ds.get("SpecificCharacterSet")
-    if current:
-        codecs = convert_encodings(current if isinstance(current, list) else [current])
-        try:
-            for t in text:
-                t.encode(codecs[0])
-            if len(codecs) == 1:
-                return
-        except (UnicodeEncodeError, LookupError):
-            pass
-    ds.SpecificCharacterSet = "ISO_IR 192"

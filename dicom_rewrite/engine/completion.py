@@ -1,0 +1,102 @@
+"""IOD completion: what an output must have that the template lacked, and
+what it must not have (attributes outside the target IOD).
+
+Type 1 attributes get a neutral value from :data:`TYPE1_DEFAULTS` (and a
+note), Type 2 an empty value, and the Type 2C attributes whose condition
+holds an empty value (PS3.5 7.4: Type 2 may be zero length).
+"""
+
+from __future__ import annotations
+
+import copy
+
+from pydicom.dataelem import DataElement
+from pydicom.dataset import Dataset
+from pydicom.sequence import Sequence
+from pydicom.uid import UID, CTImageStorage, MRImageStorage
+
+from dicom_rewrite.core import iod
+from dicom_rewrite.core.scrub import Change, vr_of
+
+#: Type 1 attributes a template may lack, with the value an output gets.
+TYPE1_DEFAULTS: dict[str, object] = {
+    "ImageType": ["DERIVED", "SECONDARY"],
+    "ConversionType": "WSD",  # PS3.3 C.8.6.1: workstation
+    "ImagePositionPatient": [0, 0, 0],
+    "ImageOrientationPatient": [1, 0, 0, 0, 1, 0],
+    "PixelSpacing": [1, 1],
+    "PresentationIntentType": "FOR PRESENTATION",
+    "PixelIntensityRelationship": "LIN",
+    "PixelIntensityRelationshipSign": 1,
+    "ImagerPixelSpacing": [1, 1],
+    # only reached for lossless sources (lossy ones get "01" earlier)
+    "LossyImageCompression": "00",
+    # Type 1 in DX/MG/IO: we cannot know; the profile may say YES
+    "BurnedInAnnotation": "NO",
+}
+
+#: PS3.16 Annex L defined terms of Body Part Examined that are not paired
+#: structures (so Laterality, Type 2C, must be absent rather than empty)
+UNPAIRED_BODY_PARTS = frozenset({
+    "ABDOMEN", "ABDOMENPELVIS", "AORTA", "BLADDER", "BRAIN", "CHEST", "CHESTABDOMEN",
+    "CHESTABDPELVIS", "COCCYX", "COLON", "CSPINE", "ESOPHAGUS", "HEAD", "HEADNECK",
+    "HEART", "LIVER", "LSPINE", "NECK", "PANCREAS", "PELVIS", "PROSTATE", "SACRUM",
+    "SKULL", "SPINE", "SPLEEN", "STOMACH", "THORAX", "TSPINE", "UTERUS", "WHOLEBODY",
+})
+
+
+def drop_outside_iod(ds: Dataset, sop_class: UID) -> list[Change]:
+    allowed = iod.iod_keywords(sop_class)
+    out = []
+    for elem in list(ds):
+        if elem.tag.is_private:
+            continue
+        if elem.keyword and elem.keyword not in allowed:
+            del ds[elem.tag]
+            out.append(Change(int(elem.tag), "removed", f"not in the {sop_class.name} IOD"))
+    return out
+
+
+def missing_attributes(ds: Dataset, modules: list[str]) -> list[tuple[str, str]]:
+    """``(keyword, type)`` of the Type 2 attributes, and the Type 1 ones we
+    have a neutral value for, that ``modules`` require and ``ds`` lacks."""
+    return [
+        (kw, typ)
+        for module in modules
+        for kw, typ in iod.module_top_level(module)
+        if kw not in ds and (typ == "2" or (typ == "1" and kw in TYPE1_DEFAULTS))
+    ]
+
+
+def complete_iod(ds: Dataset, sop_class: UID, missing: list[tuple[str, str]], notes: list[str]) -> None:
+    """Add the ``missing`` attributes (see :func:`missing_attributes`) and the
+    Type 2C attributes whose condition holds."""
+    for kw, typ in missing:
+        if typ == "2":
+            t = iod.tag(kw)
+            vr = vr_of(t)
+            ds.add(DataElement(t, vr, Sequence([]) if vr == "SQ" else None))
+        else:
+            setattr(ds, kw, copy.copy(TYPE1_DEFAULTS[kw]))
+            notes.append(f"{kw} was missing in the template; set to a neutral value")
+    _complete_type2c(ds, sop_class)
+
+
+def _complete_type2c(ds: Dataset, sop_class: UID) -> None:
+    # PS3.3 C.7.3.1: Patient Position is Type 2C for CT and MR images
+    # without a Patient Orientation Code Sequence
+    if (sop_class in (CTImageStorage, MRImageStorage) and "PatientPosition" not in ds
+            and "PatientOrientationCodeSequence" not in ds):
+        ds.PatientPosition = None
+    # PS3.3 C.7.6.1: Patient Orientation is Type 2C, required unless the
+    # IOD's Image Plane module (mandatory) gives the orientation
+    plane = ("image-plane", "M") in iod.iod_modules(sop_class)
+    if "PatientOrientation" not in ds and not plane:
+        ds.PatientOrientation = None
+    # PS3.3 C.7.3.1: Laterality is Type 2C, required for paired body
+    # parts when Image Laterality is absent; when Body Part Examined is
+    # unknown dciodvfy (rightly) asks for it, empty meaning "unknown"
+    body_part = str(ds.get("BodyPartExamined", "") or "").upper()
+    if ("Laterality" not in ds and "ImageLaterality" not in ds
+            and body_part not in UNPAIRED_BODY_PARTS):
+        ds.Laterality = None
