@@ -27,15 +27,25 @@ from typing import Any
 
 import numpy as np
 from pydicom.dataset import Dataset
-from pydicom.multival import MultiValue
-from pydicom.pixels import apply_color_lut, apply_modality_lut
+from pydicom.pixels import apply_color_lut
 
 from dicom_rewrite.errors import PixelDataError, UsageError
+from dicom_rewrite.render.modality import (
+    _apply_lut_item,
+    _as_list,
+    frame_view,
+    lut_data,
+    lut_descriptor,
+    modality_values,
+)
+from dicom_rewrite.render.overlays import burn_overlays
 
 __all__ = [
     "PRESETS",
     "RenderInfo",
     "frame_view",
+    "lut_data",
+    "lut_descriptor",
     "linear_window",
     "modality_values",
     "parse_window",
@@ -125,97 +135,6 @@ def parse_window(text: str) -> tuple[float, float]:
 
 
 # ---------------------------------------------------------------------------
-# Step 1: Modality LUT
-# ---------------------------------------------------------------------------
-
-
-def frame_view(ds: Dataset, frame: int = 0) -> Dataset:
-    """Return a flat view of ``ds`` with the frame's functional group values.
-
-    Enhanced multi-frame images (PS3.3 C.7.6.16) keep Rescale Slope/Intercept
-    and the window in (5200,9229) *Shared* or (5200,9230) *Per-frame
-    Functional Groups Sequence*. This copies those of ``frame`` to the top
-    level of a shallow copy so the rest of the pipeline reads one place.
-    ``ds`` itself is not changed. Without functional groups ``ds`` is returned.
-    """
-    groups: list[Dataset] = []
-    shared = ds.get("SharedFunctionalGroupsSequence")
-    if shared:
-        groups.append(shared[0])
-    per_frame = ds.get("PerFrameFunctionalGroupsSequence")
-    if per_frame and 0 <= frame < len(per_frame):
-        groups.append(per_frame[frame])
-    if not groups:
-        return ds
-    view = Dataset()
-    view.update(ds)
-    if hasattr(ds, "file_meta"):
-        view.file_meta = ds.file_meta
-    for group in groups:  # per-frame values override the shared ones
-        for seq_kw in ("PixelValueTransformationSequence", "FrameVOILUTSequence"):
-            items = group.get(seq_kw)
-            if items:
-                for elem in items[0]:
-                    view[elem.tag] = elem
-    return view
-
-
-def modality_values(ds: Dataset, arr: np.ndarray) -> np.ndarray:
-    """Apply the Modality LUT (PS3.3 C.11.1) and return float64 values.
-
-    Rescale Slope/Intercept go through pydicom's ``apply_modality_lut``. The
-    (0028,3000) *Modality LUT Sequence* is applied here: pydicom builds a
-    ``uint{bits}`` dtype from the LUT Descriptor (no such dtype for 10-14
-    bits) and subtracts the first mapped value in the pixel dtype (wraps for
-    unsigned pixels and a negative first mapped value).
-    """
-    seq = ds.get("ModalityLUTSequence")
-    if seq:
-        return _apply_lut_item(seq[0], arr, ds, "Modality LUT Sequence")
-    if "RescaleSlope" in ds and "RescaleIntercept" in ds:
-        return np.asarray(apply_modality_lut(arr, ds), dtype=np.float64)
-    return np.asarray(arr, dtype=np.float64)
-
-
-def lut_descriptor(item: Dataset, what: str) -> tuple[int, int, int]:
-    try:
-        entries, first, bits = (int(v) for v in item.LUTDescriptor)
-    except (AttributeError, TypeError, ValueError):
-        raise PixelDataError(f"{what}: (0028,3002) LUT Descriptor must have 3 values") from None
-    entries = entries or 65536  # PS3.3 C.11.1.1.1: 0 means 2^16 entries
-    if first > 32767:  # US-encoded descriptor of a signed image (PS3.3 C.11.1.1.1)
-        first -= 65536
-    return entries, first, bits
-
-
-def lut_data(item: Dataset, ds: Dataset, entries: int) -> np.ndarray:
-    elem = item["LUTData"]
-    value = elem.value
-    if isinstance(value, bytes | bytearray):
-        little = True
-        if hasattr(ds, "file_meta") and "TransferSyntaxUID" in ds.file_meta:
-            little = ds.file_meta.TransferSyntaxUID.is_little_endian
-        dtype: np.dtype[Any] = np.dtype("<u2" if little else ">u2")
-        if len(value) < 2 * entries and len(value) >= entries:
-            dtype = np.dtype("u1")
-        data: np.ndarray = np.frombuffer(value, dtype=dtype)[:entries]
-    else:
-        data = np.asarray(_as_list(value), dtype=np.int64)[:entries]
-    return data.astype(np.float64)
-
-
-def _apply_lut_item(item: Dataset, arr: np.ndarray, ds: Dataset, what: str) -> np.ndarray:
-    entries, first, _bits = lut_descriptor(item, what)
-    lut = lut_data(item, ds, entries)
-    if lut.size == 0:
-        raise PixelDataError(f"{what}: (0028,3006) LUT Data is empty")
-    # PS3.3 C.11.1.1.1: values below the first mapped value take the first
-    # entry, values beyond the last take the last entry
-    index = np.clip(np.rint(np.asarray(arr, dtype=np.float64)) - first, 0, lut.size - 1)
-    return lut[index.astype(np.intp)]
-
-
-# ---------------------------------------------------------------------------
 # Step 2: VOI LUT
 # ---------------------------------------------------------------------------
 
@@ -285,10 +204,6 @@ def _file_windows(ds: Dataset) -> list[tuple[float, float]]:
         except (TypeError, ValueError):
             pairs.append((math.nan, math.nan))
     return pairs
-
-
-def _as_list(value: Any) -> list[Any]:
-    return list(value) if isinstance(value, MultiValue | list | tuple) else [value]
 
 
 def _voi_function(ds: Dataset) -> str:
@@ -403,7 +318,7 @@ def render_with_info(
         out = _render_color(view, arr, pi, info)
 
     if overlays:
-        out = _burn_overlays(ds, out, frame, info)
+        out = burn_overlays(ds, out, frame, info)
     return out, RenderInfo(**info)
 
 
@@ -598,36 +513,3 @@ def _scale_to_uint8(arr: np.ndarray, bits: int) -> np.ndarray:
     return _round_to_uint8(np.asarray(arr, dtype=np.float64) * (255.0 / top))
 
 
-def _burn_overlays(ds: Dataset, out: np.ndarray, frame: int, info: dict[str, Any]) -> np.ndarray:
-    """Burn in the (60xx,3000) overlay planes of ``frame`` as white (PS3.3 C.9.2)."""
-    groups = sorted({elem.tag.group for elem in ds if 0x6000 <= elem.tag.group <= 0x601E and elem.tag.element == 0x3000})
-    if not groups:
-        return out
-    out = out.copy()
-    burned = []
-    for group in groups:
-        try:
-            plane = ds.overlay_array(group)
-        except Exception:
-            continue
-        if plane.ndim == 3:
-            # (60xx,0051) Image Frame Origin: 1-based frame of the first overlay frame
-            origin_elem = ds.get((group, 0x0051))
-            first = int(origin_elem.value or 1) if origin_elem is not None else 1
-            index = frame - (first - 1)
-            if not 0 <= index < plane.shape[0]:
-                continue
-            plane = plane[index]
-        origin = ds.get((group, 0x0050))
-        r0, c0 = (int(origin.value[0]) - 1, int(origin.value[1]) - 1) if origin is not None else (0, 0)
-        rows, cols = out.shape[:2]
-        mask = np.zeros((rows, cols), dtype=bool)
-        src = plane.astype(bool)
-        rs, cs = max(r0, 0), max(c0, 0)
-        re, ce = min(r0 + src.shape[0], rows), min(c0 + src.shape[1], cols)
-        if rs < re and cs < ce:
-            mask[rs:re, cs:ce] = src[rs - r0 : re - r0, cs - c0 : ce - c0]
-        out[mask] = 255
-        burned.append(f"{group:04X}")
-    info["overlays"] = tuple(burned)
-    return out
