@@ -20,7 +20,7 @@ Decisions (documented in README.md):
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -129,57 +129,81 @@ def _drop_or_composite(a: np.ndarray, notes: list[str], source: str) -> np.ndarr
     return out[..., 0] if out.shape[-1] == 1 else out
 
 
+def _bilevel(img: Image.Image, notes: list[str], source: str) -> np.ndarray:
+    notes.append("1-bit image stored as 8-bit 0/255")
+    return np.asarray(img.convert("L"))
+
+
+def _palette(img: Image.Image, notes: list[str], source: str) -> np.ndarray:
+    has_alpha = img.mode == "PA" or "transparency" in img.info
+    a = np.asarray(img.convert("RGBA" if has_alpha else "RGB"))
+    notes.append("palette expanded to RGB")
+    return _drop_or_composite(a, notes, source) if has_alpha else a
+
+
+def _plain(img: Image.Image, notes: list[str], source: str) -> np.ndarray:
+    return np.asarray(img)
+
+
+def _with_alpha(img: Image.Image, notes: list[str], source: str) -> np.ndarray:
+    return _drop_or_composite(np.asarray(img), notes, source)
+
+
+def _premultiplied(img: Image.Image, notes: list[str], source: str) -> np.ndarray:
+    return _drop_or_composite(np.asarray(img.convert(img.mode.upper())), notes, source)
+
+
+def _cmyk(img: Image.Image, notes: list[str], source: str) -> np.ndarray:
+    notes.append("CMYK converted to RGB")
+    return np.asarray(img.convert("RGB"))
+
+
+def _ycbcr(img: Image.Image, notes: list[str], source: str) -> np.ndarray:
+    return np.asarray(img.convert("RGB"))
+
+
+def _uint16(img: Image.Image, notes: list[str], source: str) -> np.ndarray:
+    return np.asarray(img).astype("<u2")
+
+
+def _int16(img: Image.Image, notes: list[str], source: str) -> np.ndarray:
+    return np.asarray(img).astype("<i2")
+
+
+def _int32(img: Image.Image, notes: list[str], source: str) -> np.ndarray:
+    a32 = np.asarray(img)
+    lo, hi = int(a32.min()), int(a32.max())
+    if 0 <= lo and hi <= 0xFFFF:
+        return a32.astype("<u2")
+    if -32768 <= lo and hi <= 32767:
+        return a32.astype("<i2")
+    raise PixelDataError(f"{source}: 32-bit integer values [{lo}, {hi}] do not fit 16 bits")
+
+
+def _float(img: Image.Image, notes: list[str], source: str) -> np.ndarray:
+    raise PixelDataError(
+        f"{source}: floating-point image; convert it with `dicom-rewrite series` "
+        "(which chooses a rescale) instead"
+    )
+
+
+#: Pillow mode -> how its pixels become the array we store (a new mode is one entry)
+_MODES: dict[str, Callable[[Image.Image, list[str], str], np.ndarray]] = {
+    "1": _bilevel, "P": _palette, "PA": _palette,
+    "L": _plain, "RGB": _plain, "LA": _with_alpha, "RGBA": _with_alpha,
+    "La": _premultiplied, "RGBa": _premultiplied, "CMYK": _cmyk, "YCbCr": _ycbcr,
+    "I;16": _uint16, "I;16L": _uint16, "I;16B": _uint16, "I;16N": _uint16, "I;16S": _int16,
+    "I": _int32, "F": _float,
+}
+
+
 def _frame_to_raster(img: Image.Image, source: str, page: int, pages: int, lossy: str | None,
                      ratio: float | None) -> Raster:
     notes: list[str] = []
-    mode = img.mode
-    if mode == "1":
-        a = np.asarray(img.convert("L"))
-        notes.append("1-bit image stored as 8-bit 0/255")
-    elif mode in ("P", "PA"):
-        has_alpha = mode == "PA" or "transparency" in img.info
-        a = np.asarray(img.convert("RGBA" if has_alpha else "RGB"))
-        notes.append("palette expanded to RGB")
-        if has_alpha:
-            a = _drop_or_composite(a, notes, source)
-    elif mode == "L":
-        a = np.asarray(img)
-    elif mode == "LA":
-        a = _drop_or_composite(np.asarray(img), notes, source)
-    elif mode in ("La", "RGBa"):
-        a = np.asarray(img.convert(mode.upper()))
-        a = _drop_or_composite(a, notes, source)
-    elif mode == "RGB":
-        a = np.asarray(img)
-    elif mode == "RGBA":
-        a = _drop_or_composite(np.asarray(img), notes, source)
-    elif mode == "CMYK":
-        a = np.asarray(img.convert("RGB"))
-        notes.append("CMYK converted to RGB")
-    elif mode == "YCbCr":
-        a = np.asarray(img.convert("RGB"))
-    elif mode in ("I;16", "I;16L", "I;16B", "I;16N"):
-        a = np.asarray(img).astype("<u2")
-    elif mode == "I;16S":
-        a = np.asarray(img).astype("<i2")
-    elif mode == "I":
-        a32 = np.asarray(img)
-        lo, hi = int(a32.min()), int(a32.max())
-        if 0 <= lo and hi <= 0xFFFF:
-            a = a32.astype("<u2")
-        elif -32768 <= lo and hi <= 32767:
-            a = a32.astype("<i2")
-        else:
-            raise PixelDataError(
-                f"{source}: 32-bit integer values [{lo}, {hi}] do not fit 16 bits"
-            )
-    elif mode == "F":
-        raise PixelDataError(
-            f"{source}: floating-point image; convert it with `dicom-rewrite series` "
-            "(which chooses a rescale) instead"
-        )
-    else:
-        raise PixelDataError(f"{source}: unsupported image mode {mode!r}")
+    to_array = _MODES.get(img.mode)
+    if to_array is None:
+        raise PixelDataError(f"{source}: unsupported image mode {img.mode!r}")
+    a = to_array(img, notes, source)
     a = np.ascontiguousarray(a)
     photometric = "RGB" if a.ndim == 3 else "MONOCHROME2"
     bits_stored = a.dtype.itemsize * 8
