@@ -154,13 +154,7 @@ def build(writer: DatasetWriter, ds: Dataset, arr: np.ndarray, vr: str,
     by_tag = {v[0]: v for v in values}
     by_tag[SOP_INSTANCE_UID] = (SOP_INSTANCE_UID, "UI", uid)
     holes = frozenset(by_tag) | ALWAYS | caller_tags
-    if (not VARYING & encoded.keys() <= holes or not holes <= encoded.keys()
-            or any(v[1] not in _SHORT_TEXT_PAD for v in by_tag.values())):
-        return None
-    for tag, value in by_tag.items():
-        if short_element(*value) != encoded[tag]:
-            return None
-    if b"".join(_bytes(p) for p in pixel_parts(arr, vr)) != encoded[PIXEL_DATA]:
+    if not _holes_match(encoded, holes, by_tag, arr, vr):
         return None
     meta_segments = writer.meta_bytes(meta)
     tags = [t for t, _ in meta_segments]
@@ -169,6 +163,34 @@ def build(writer: DatasetWriter, ds: Dataset, arr: np.ndarray, vr: str,
             != dict(meta_segments)[MEDIA_SOP_INSTANCE_UID]):
         return None
     i = tags.index(MEDIA_SOP_INSTANCE_UID)
+    return Stamp(
+        head=PREAMBLE,
+        meta_before=b"".join(d for _t, d in meta_segments[:i]),
+        meta_after=b"".join(d for _t, d in meta_segments[i + 1:]),
+        runs=_runs(segments, holes),
+        holes=holes,
+        caller_tags=caller_tags,
+        encodings=encodings_of(ds),
+        scope=str(ds.get("PatientID", "") or ""),
+        study_series=(str(ds.get("StudyInstanceUID", "")), str(ds.get("SeriesInstanceUID", ""))),
+        notes=tuple(notes),
+    )
+
+
+def _holes_match(encoded: dict[int, bytes], holes: frozenset[int], by_tag: dict[int, Value],
+                 arr: np.ndarray, vr: str) -> bool:
+    """Every varying element is a hole, every hole is in ``ds``, and the
+    recomputed values encode exactly as pydicom encoded them."""
+    if (not VARYING & encoded.keys() <= holes or not holes <= encoded.keys()
+            or any(v[1] not in _SHORT_TEXT_PAD for v in by_tag.values())):
+        return False
+    if any(short_element(*value) != encoded[tag] for tag, value in by_tag.items()):
+        return False
+    return b"".join(_bytes(p) for p in pixel_parts(arr, vr)) == encoded[PIXEL_DATA]
+
+
+def _runs(segments: Iterable[tuple[int, bytes]], holes: frozenset[int]) -> tuple[bytes | int, ...]:
+    """The fixed bytes between the holes, each hole named by its tag."""
     runs: list[bytes | int] = []
     for tag, data in segments:
         if tag in holes:
@@ -177,18 +199,7 @@ def build(writer: DatasetWriter, ds: Dataset, arr: np.ndarray, vr: str,
             runs[-1] += data
         else:
             runs.append(data)
-    return Stamp(
-        head=PREAMBLE,
-        meta_before=b"".join(d for _t, d in meta_segments[:i]),
-        meta_after=b"".join(d for _t, d in meta_segments[i + 1:]),
-        runs=tuple(runs),
-        holes=holes,
-        caller_tags=caller_tags,
-        encodings=encodings_of(ds),
-        scope=str(ds.get("PatientID", "") or ""),
-        study_series=(str(ds.get("StudyInstanceUID", "")), str(ds.get("SeriesInstanceUID", ""))),
-        notes=tuple(notes),
-    )
+    return tuple(runs)
 
 
 def same_bytes(parts: Iterable[Buffer], data: bytes) -> bool:

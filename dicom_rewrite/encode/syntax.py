@@ -43,7 +43,10 @@ def resolve(alias: str) -> UID:
 
 
 def encode(ds: Dataset, tsyntax: UID) -> None:
-    """Compress ``ds``'s Pixel Data in place into ``tsyntax`` (lossless)."""
+    """Compress ``ds``'s Pixel Data in place into ``tsyntax`` (lossless).
+
+    PS3.3 C.7.6.1.1.5: lossless compression leaves (0028,2110) Lossy Image
+    Compression as it is (``00``, or ``01`` when the source itself was lossy)."""
     if not tsyntax.is_compressed:
         ds.file_meta.TransferSyntaxUID = tsyntax
         return
@@ -53,5 +56,3 @@ def encode(ds: Dataset, tsyntax: UID) -> None:
         raise CodecUnavailableError(
             f"cannot encode {tsyntax.name}: install {_PLUGIN_HINT.get(tsyntax, 'a plugin')} ({exc})"
         ) from None
-    # PS3.3 C.7.6.1.1.5: lossless compression -> Lossy Image Compression 00 is
-    # left alone (absent) unless the source itself was lossy.
