@@ -33,12 +33,14 @@ from pydicom.multival import MultiValue
 from pydicom.uid import MediaStorageDirectoryStorage
 
 from dicom_rewrite.errors import (
-    CodecUnavailableError,
     DicomRewriteError,
     PixelDataError,
     UsageError,
     one_line,
 )
+from dicom_rewrite.io.dicom_in import check_decoder as _check_decoder  # noqa: F401
+from dicom_rewrite.io.dicom_in import decode_frame
+from dicom_rewrite.io.dicom_in import frame_count as _frame_count
 from dicom_rewrite.io.files import NameAllocator, atomic_write, iter_input_files, sanitise_component
 from dicom_rewrite.render import windowing
 
@@ -70,52 +72,6 @@ _PIXEL_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
 # ---------------------------------------------------------------------------
 # Decoding and rendering
 # ---------------------------------------------------------------------------
-
-
-def _frame_count(ds: Dataset) -> int:
-    try:
-        return max(int(ds.get("NumberOfFrames", 1) or 1), 1)
-    except (TypeError, ValueError):
-        raise PixelDataError(f"(0028,0008) Number of Frames {ds.get('NumberOfFrames')!r} is not a number") from None
-
-
-def _check_decoder(ds: Dataset) -> None:
-    """Fail with one line naming the plugin when the transfer syntax cannot be decoded."""
-    from pydicom.pixels import get_decoder
-
-    meta = getattr(ds, "file_meta", None)
-    tsyntax = meta.get("TransferSyntaxUID") if meta is not None else None
-    if tsyntax is None:
-        raise PixelDataError("no (0002,0010) Transfer Syntax UID in the file meta information")
-    try:
-        decoder = get_decoder(tsyntax)
-    except NotImplementedError:
-        raise CodecUnavailableError(f"no pixel data decoder exists for {tsyntax.name} ({tsyntax})") from None
-    if not decoder.is_available:
-        missing = "; ".join(decoder.missing_dependencies)
-        raise CodecUnavailableError(f"cannot decode {tsyntax.name}: no decoder plugin installed ({missing})")
-
-
-def decode_frame(ds: Dataset, frame: int = 0, *, raw: bool = False) -> np.ndarray:
-    """Decode one 0-based frame with pydicom's decoder plugins.
-
-    ``raw=False`` returns YBR as RGB (what :func:`windowing.render` expects);
-    ``raw=True`` returns the stored values untouched.
-    """
-    if not any(kw in ds for kw in _PIXEL_KEYWORDS):
-        raise PixelDataError("no (7FE0,0010) Pixel Data")
-    n_frames = _frame_count(ds)
-    if not 0 <= frame < n_frames:
-        raise PixelDataError(f"frame {frame + 1} does not exist: (0028,0008) Number of Frames is {n_frames}")
-    _check_decoder(ds)
-    from pydicom.pixels import pixel_array
-
-    try:
-        return pixel_array(ds, index=frame if n_frames > 1 else None, raw=raw)
-    except DicomRewriteError:
-        raise
-    except Exception as exc:
-        raise PixelDataError(f"cannot decode the pixel data: {one_line(exc)}") from None
 
 
 def render_frame(ds: Dataset, frame: int = 0, **voi_options: Any) -> np.ndarray:
