@@ -11,7 +11,8 @@ from dicom_rewrite.api import (
     convert_image,
     dry_run,
 )
-from dicom_rewrite.engine.converter import Converter, Template
+from dicom_rewrite.engine.converter import Converter
+from dicom_rewrite.engine.template import Template
 from dicom_rewrite.errors import (
     DicomRewriteError,
     InputError,

@@ -42,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(prof.json_schema(), indent=2))
         return EXIT_OK
     # init
-    from dicom_rewrite.engine.converter import Template
+    from dicom_rewrite.engine.template import Template
     from dicom_rewrite.io.files import atomic_write
 
     template = Template.load(args.template)

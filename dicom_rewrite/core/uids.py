@@ -18,7 +18,8 @@ import hmac
 import re
 import uuid
 
-from pydicom.uid import UID, UID_dictionary
+from pydicom._uid_dict import UID_dictionary
+from pydicom.uid import UID
 
 from dicom_rewrite.errors import ProfileError
 

@@ -23,6 +23,7 @@ import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image, ImageOps, ImageSequence, UnidentifiedImageError
@@ -219,7 +220,7 @@ def _frame_to_raster(img: Image.Image, source: str, page: int, pages: int, lossy
     )
 
 
-def _png16_meta(info: dict, a: np.ndarray, source: str
+def _png16_meta(info: dict[str | tuple[int, int], Any], a: np.ndarray, source: str
                 ) -> tuple[np.ndarray, int, tuple[float, float] | None]:
     """Apply the text chunks of a ``png16`` export (see :data:`PNG16_KEYS`)."""
     try:

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
-from pydicom.pixels import apply_modality_lut
+from pydicom.pixels.processing import apply_modality_lut
 
 from dicom_rewrite.errors import PixelDataError
 
@@ -96,7 +96,8 @@ def _apply_lut_item(item: Dataset, arr: np.ndarray, ds: Dataset, what: str) -> n
     # PS3.3 C.11.1.1.1: values below the first mapped value take the first
     # entry, values beyond the last take the last entry
     index = np.clip(np.rint(np.asarray(arr, dtype=np.float64)) - first, 0, lut.size - 1)
-    return lut[index.astype(np.intp)]
+    out: np.ndarray = lut[index.astype(np.intp)]
+    return out
 
 
 def _as_list(value: Any) -> list[Any]:

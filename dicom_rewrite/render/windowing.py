@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 from pydicom.dataset import Dataset
-from pydicom.pixels import apply_color_lut
+from pydicom.pixels.processing import apply_color_lut
 
 from dicom_rewrite.errors import PixelDataError, UsageError
 from dicom_rewrite.render.modality import (
@@ -305,7 +305,7 @@ def render_with_info(
             raise UsageError(f"VOI LUT function {voi_function!r} is not one of {', '.join(VOI_FUNCTIONS)}")
     pi = str(ds.get("PhotometricInterpretation", "")).strip().upper()
     if arr is None:
-        from pydicom.pixels import pixel_array
+        from pydicom.pixels.utils import pixel_array
 
         n_frames = int(ds.get("NumberOfFrames", 1) or 1)
         arr = pixel_array(ds, index=frame if n_frames > 1 else None)
@@ -481,11 +481,13 @@ def _to_uint8(y: np.ndarray) -> np.ndarray:
     values that are whole numbers in exact arithmetic (e.g. 100.0 computed
     as 99.99999999) on the right side.
     """
-    return np.clip(np.floor(y + 1e-6), 0, 255).astype(np.uint8)
+    out: np.ndarray = np.clip(np.floor(y + 1e-6), 0, 255).astype(np.uint8)
+    return out
 
 
 def _round_to_uint8(y: np.ndarray) -> np.ndarray:
-    return np.clip(np.rint(y), 0, 255).astype(np.uint8)
+    out: np.ndarray = np.clip(np.rint(y), 0, 255).astype(np.uint8)
+    return out
 
 
 def _render_color(ds: Dataset, arr: np.ndarray, pi: str, info: dict[str, Any]) -> np.ndarray:
