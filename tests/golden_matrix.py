@@ -20,7 +20,8 @@ from pathlib import Path
 import numpy as np
 from pydicom.data import get_testdata_file
 
-REPO = Path(__file__).resolve().parents[1]
+from tests.conftest import REPO
+
 GOLDEN = REPO / "tests" / "data" / "golden_sha256.json"
 EPOCH = "1767225600"  # 2026-01-01 00:00:00 UTC
 
@@ -79,7 +80,8 @@ def build(work: Path) -> dict[str, str]:
     def run(*argv: str) -> None:
         text = [str(a) for a in argv]
         code = main(text)
-        digests[f"exit/{len(digests):05d} " + " ".join(text).replace(str(work), "WORK").replace(str(REPO), "REPO")] = str(code)
+        shown = " ".join(text).replace(str(work), "WORK").replace(str(REPO), "REPO")
+        digests[f"exit/{len(digests):05d} {shown}"] = str(code)
 
     for name, path in templates():
         out = work / "convert" / name

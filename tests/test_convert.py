@@ -29,9 +29,9 @@ from dicom_rewrite.core.scrub import Change
 from dicom_rewrite.engine.converter import IMPLEMENTATION_CLASS_UID
 from dicom_rewrite.io.images import from_array, read_image
 from dicom_rewrite.profile import Context, Identity, Profile
+from tests.conftest import REPO
 from tests.images import jpeg_with_orientation, make_images, multipage_tiff
 
-REPO = Path(__file__).resolve().parents[1]
 CT = REPO / "templates" / "ct.dcm"
 MR = REPO / "templates" / "mr.dcm"
 US = REPO / "templates" / "us.dcm"

@@ -13,12 +13,12 @@ from pydicom.pixels import apply_modality_lut
 
 from dicom_rewrite import convert_files
 from dicom_rewrite.core.scrub import IDENTITY_TAGS
+from tests.conftest import REPO
 from tests.images import make_images
 from tests.interop import dciodvfy, dcmdump_strict, gdcminfo, require_tool
 
 pytestmark = pytest.mark.interop
 
-REPO = Path(__file__).resolve().parents[1]
 
 #: pydicom's real-world files, written by GE, Siemens, dcmtk, GDCM and others
 PYDICOM_TEMPLATES = [

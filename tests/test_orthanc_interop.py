@@ -10,18 +10,17 @@ import socket
 import subprocess
 import time
 import urllib.request
-from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
 from dicom_rewrite import convert_files
+from tests.conftest import REPO
 from tests.images import make_images
 from tests.interop import require_tool
 
 pytestmark = pytest.mark.interop
-REPO = Path(__file__).resolve().parents[1]
 
 
 def _free_port() -> int:

@@ -13,11 +13,11 @@ from pydicom.sequence import Sequence
 
 from dicom_rewrite import convert_files
 from dicom_rewrite.cli import main
+from tests.conftest import REPO
 from tests.interop import assert_dciodvfy_clean, dcmdump_strict
 
 pytestmark = pytest.mark.interop
 
-REPO = Path(__file__).resolve().parents[1]
 GRAY8 = REPO / "sample_data" / "gray8.png"
 SHIPPED = ["base", "research-anonymous", "site-dialect", "annotation-output"]
 TEMPLATES = sorted((REPO / "templates").glob("*.dcm"))

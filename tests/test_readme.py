@@ -6,9 +6,9 @@ import re
 import shlex
 import subprocess
 import sys
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+from tests.conftest import REPO
+
 README = (REPO / "README.md").read_text(encoding="utf-8")
 
 

@@ -13,9 +13,9 @@ from pydicom.data import get_testdata_file
 from pydicom.pixels import apply_modality_lut
 
 from dicom_rewrite.cli import main
+from tests.conftest import REPO
 from tests.interop import assert_dciodvfy_clean
 
-REPO = Path(__file__).resolve().parents[1]
 SOURCES = [REPO / "templates" / n for n in ("ct.dcm", "mr.dcm", "cr.dcm", "dx.dcm", "sc.dcm")] + [
     Path(get_testdata_file(n)) for n in ("CT_small.dcm", "MR_small.dcm", "MR_small_jpeg_ls_lossless.dcm")
 ]

@@ -24,9 +24,9 @@ from dicom_rewrite.encode.writer import DatasetWriter
 from dicom_rewrite.engine.converter import Converter, Template
 from dicom_rewrite.io.images import Raster, from_array, read_image
 from dicom_rewrite.profile import Profile, load_profile
+from tests.conftest import REPO
 from tests.test_convert_interop import PYDICOM_TEMPLATES
 
-REPO = Path(__file__).resolve().parents[1]
 SHIPPED = sorted((REPO / "templates").glob("*.dcm"))
 #: the real-world templates of the interop matrix
 THIRD_PARTY = [Path(get_testdata_file(n)) for n in PYDICOM_TEMPLATES]

@@ -14,8 +14,8 @@ from dicom_rewrite.encode.writer import DatasetWriter
 from dicom_rewrite.engine.converter import Converter, Template
 from dicom_rewrite.io.images import from_array
 from dicom_rewrite.profile import Identity, Profile
+from tests.conftest import REPO
 
-REPO = Path(__file__).resolve().parents[1]
 TEMPLATES = [REPO / "templates" / n for n in ("ct.dcm", "mr.dcm", "us.dcm", "dx.dcm")] + [
     Path(get_testdata_file(n)) for n in ("CT_small.dcm", "MR_small_implicit.dcm", "ExplVR_BigEnd.dcm")
 ]

@@ -419,21 +419,34 @@ def _apply_voi(
         return np.clip((values - lo) / max(hi - lo, 1e-12), 0, 1) * 255.0
 
     function = voi_function or _voi_function(ds)
-    windows = _file_windows(ds)
     if window_index is not None:
-        if not 0 <= window_index < len(windows):
-            raise UsageError(
-                f"window index {window_index + 1} does not exist: the file has "
-                f"{len(windows)} window(s) in (0028,1050) Window Center"
-            )
-        center, width = windows[window_index]
-        if not _valid_width(width, function):
-            raise PixelDataError(
-                f"(0028,1051) Window Width {width!r} (window {window_index + 1}) is invalid for {function}"
-            )
-        return _use_window(values, center, width, function, f"file window {window_index + 1}", info)
+        return _indexed_window(ds, values, info, window_index, function)
+    return _file_voi(ds, values, info, function, present)
+
+
+def _indexed_window(ds: Dataset, values: np.ndarray, info: dict[str, Any], window_index: int,
+                    function: str) -> np.ndarray:
+    """The file's window number ``window_index`` (0-based), which must be valid."""
+    windows = _file_windows(ds)
+    if not 0 <= window_index < len(windows):
+        raise UsageError(
+            f"window index {window_index + 1} does not exist: the file has "
+            f"{len(windows)} window(s) in (0028,1050) Window Center"
+        )
+    center, width = windows[window_index]
+    if not _valid_width(width, function):
+        raise PixelDataError(
+            f"(0028,1051) Window Width {width!r} (window {window_index + 1}) is invalid for {function}"
+        )
+    return _use_window(values, center, width, function, f"file window {window_index + 1}", info)
+
+
+def _file_voi(ds: Dataset, values: np.ndarray, info: dict[str, Any], function: str,
+              present: np.ndarray | None) -> np.ndarray:
+    """The file's own VOI: its first valid window, else its VOI LUT Sequence,
+    else a min-max window (PS3.4 N.2.1.1)."""
     # the file's first valid window (invalid ones are skipped, as dcmtk does)
-    for i, (center, width) in enumerate(windows):
+    for i, (center, width) in enumerate(_file_windows(ds)):
         if math.isfinite(center) and _valid_width(width, function):
             return _use_window(values, center, width, function, f"file window {i + 1}", info)
     seq = ds.get("VOILUTSequence")
@@ -446,7 +459,7 @@ def _apply_voi(
             np.max(out if present is None else out[present]) or 1)
         info.update(voi="lut", voi_source="VOI LUT Sequence 1")
         return np.clip(out / top, 0, 1) * 255.0
-    center, width = _minmax_window(seen)
+    center, width = _minmax_window(values if present is None else values[present])
     return _use_window(values, center, width, "LINEAR", "min-max", info)
 
 
