@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 import subprocess
@@ -37,7 +38,11 @@ def test_console_examples_run(tmp_path):
     assert commands, "README has no console examples"
     for cmd in commands:
         argv = shlex.split(cmd)
+        env = dict(os.environ)
+        while re.fullmatch(r"[A-Z_]+=\S*", argv[0]):  # VAR=value before the command
+            name, _, value = argv.pop(0).partition("=")
+            env[name] = value
         assert argv[0] == "dicom-rewrite"
         proc = subprocess.run([sys.executable, "-m", "dicom_rewrite", *argv[1:]], cwd=tmp_path,
-                              capture_output=True, text=True, timeout=300)
+                              capture_output=True, text=True, timeout=300, env=env)
         assert proc.returncode == 0, f"README example failed: {cmd}\n{proc.stderr}"
