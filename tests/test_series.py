@@ -16,6 +16,7 @@ from pydicom.pixels import apply_modality_lut
 
 from dicom_rewrite import series as S
 from dicom_rewrite.cli import main
+from dicom_rewrite.cli.series import parse_orientation, parse_origin, parse_spacing
 from dicom_rewrite.errors import InputError, PixelDataError, TemplateError, UsageError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -47,25 +48,25 @@ def _sha(path: Path) -> str:
 
 class TestParseOptions:
     def test_spacing(self):
-        assert S.parse_spacing("2.5, 0.7,0.8") == (2.5, 0.7, 0.8)
-        assert S.parse_spacing("1\\2\\3") == (1, 2, 3)  # DICOM-style separators
+        assert parse_spacing("2.5, 0.7,0.8") == (2.5, 0.7, 0.8)
+        assert parse_spacing("1\\2\\3") == (1, 2, 3)  # DICOM-style separators
 
     @pytest.mark.parametrize("text", ["1,2", "1,2,3,4", "a,b,c", "1,,2", "0,1,1", "1,-1,1",
                                       "nan,1,1", "inf,1,1", ""])
     def test_bad_spacing(self, text):
         with pytest.raises(UsageError, match="--spacing"):
-            S.parse_spacing(text)
+            parse_spacing(text)
 
     def test_origin(self):
-        assert S.parse_origin("-12.5,40,1e2") == (-12.5, 40, 100)
+        assert parse_origin("-12.5,40,1e2") == (-12.5, 40, 100)
 
     @pytest.mark.parametrize("text", ["1,2", "x,1,2", "1,2,inf"])
     def test_bad_origin(self, text):
         with pytest.raises(UsageError, match="--origin"):
-            S.parse_origin(text)
+            parse_origin(text)
 
     def test_orientation_is_orthonormalised(self):
-        row, col = S.parse_orientation("0.7071,0.7071,0,-0.7071,0.7071,0")
+        row, col = parse_orientation("0.7071,0.7071,0,-0.7071,0.7071,0")
         assert np.linalg.norm(row) == pytest.approx(1, abs=1e-12)
         assert np.dot(row, col) == pytest.approx(0, abs=1e-12)
         assert row == pytest.approx((0.7071, 0.7071, 0), abs=1e-3)
@@ -80,7 +81,7 @@ class TestParseOptions:
     ])
     def test_bad_orientation(self, text, match):
         with pytest.raises(UsageError, match=match):
-            S.parse_orientation(text)
+            parse_orientation(text)
 
 
 # ====================================================================== geometry
@@ -194,9 +195,9 @@ class TestSeriesAttributes:
     def test_failed_write_leaves_nothing(self, tmp_path, monkeypatch):
         calls = []
 
-        from dicom_rewrite.encode.writer import DatasetWriter
+        from dicom_rewrite.io import files
 
-        real = DatasetWriter._dump
+        real = files._write_all  # how the output sink writes each part
 
         def flaky(data, f):
             calls.append(f)
@@ -205,7 +206,7 @@ class TestSeriesAttributes:
                 raise OSError("disk full")
             real(data, f)
 
-        monkeypatch.setattr(DatasetWriter, "_dump", staticmethod(flaky))
+        monkeypatch.setattr(files, "_write_all", flaky)
         with pytest.raises(OSError, match="disk full"):
             _write(np.zeros((5, 4, 4), np.int16), tmp_path)
         assert list((tmp_path / "out").glob("*")) == []

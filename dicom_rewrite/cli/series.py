@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import math
 import re
 
 from dicom_rewrite import series as series_api
+from dicom_rewrite.batch import ReportEntry
 from dicom_rewrite.cli.common import progress, write_report
 from dicom_rewrite.encode.syntax import TRANSFER_SYNTAXES
-from dicom_rewrite.errors import EXIT_OK, InputError, one_line
+from dicom_rewrite.errors import EXIT_OK, InputError, UsageError, one_line
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -42,12 +44,43 @@ def _volume_index(text: str) -> int:
     return int(text)
 
 
+def _numbers(text: str, option: str, count: int) -> tuple[float, ...]:
+    parts = [p.strip() for p in str(text).replace("\\", ",").split(",")]
+    if len(parts) != count or any(not p for p in parts):
+        raise UsageError(f"{option} {text!r}: expected {count} comma-separated numbers")
+    try:
+        values = tuple(float(p) for p in parts)
+    except ValueError:
+        raise UsageError(f"{option} {text!r}: expected {count} comma-separated numbers") from None
+    if not all(math.isfinite(v) for v in values):
+        raise UsageError(f"{option} {text!r}: values must be finite")
+    return values
+
+
+def parse_spacing(text: str) -> tuple[float, float, float]:
+    """``--spacing S,R,C`` in mm (slice, row, column), each > 0."""
+    v = _numbers(text, "--spacing", 3)
+    if any(x <= 0 for x in v):
+        raise UsageError(f"--spacing {text!r}: spacings must be > 0 mm")
+    return v  # type: ignore[return-value]
+
+
+def parse_origin(text: str) -> tuple[float, float, float]:
+    """``--origin X,Y,Z`` in mm (LPS)."""
+    return _numbers(text, "--origin", 3)  # type: ignore[return-value]
+
+
+def parse_orientation(text: str) -> tuple[tuple[float, float, float], tuple[float, float, float]]:
+    """``--orientation RX,RY,RZ,CX,CY,CZ``: row then column direction cosines."""
+    v = _numbers(text, "--orientation", 6)
+    return series_api.check_orientation(((v[0], v[1], v[2]), (v[3], v[4], v[5])), "--orientation")
+
+
 def run(args: argparse.Namespace) -> int:
     # parse every option before anything is opened or written
-    spacing = series_api.parse_spacing(args.spacing) if args.spacing is not None else None
-    origin = series_api.parse_origin(args.origin) if args.origin is not None else None
-    orientation = (series_api.parse_orientation(args.orientation)
-                   if args.orientation is not None else None)
+    spacing = parse_spacing(args.spacing) if args.spacing is not None else None
+    origin = parse_origin(args.origin) if args.origin is not None else None
+    orientation = parse_orientation(args.orientation) if args.orientation is not None else None
     try:
         result = series_api.write_series(
             args.volume, args.template, args.out, args.profile,
@@ -57,8 +90,7 @@ def run(args: argparse.Namespace) -> int:
             progress=lambda outputs, n: progress(outputs, total=n, desc="series"),
         )
     except InputError as exc:  # the volume cannot be converted: report it, exit 1
-        write_report(args.report, [{"input": args.volume, "status": "error",
-                                    "error": one_line(exc), "outputs": []}])
+        write_report(args.report, [ReportEntry.failed(args.volume, one_line(exc)).as_dict()])
         raise
     write_report(args.report, [result.as_entry()])
     return EXIT_OK
