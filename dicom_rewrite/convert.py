@@ -150,6 +150,7 @@ def convert_files(
     overwrite: bool = False,
     started: datetime | None = None,
     keep_tree: bool = False,
+    durable: bool = True,
 ) -> Iterator[dict[str, Any]]:
     """Convert and write: yields one report entry per input.
 
@@ -162,8 +163,9 @@ def convert_files(
     outputs need and nothing else gave; default now). The files are byte for
     byte what :func:`convert_batch`'s datasets save as; outputs after the
     first of each kind of image are filled into its encoding
-    (:meth:`Converter.render`)."""
-    sink = FolderSink(out_dir, overwrite=overwrite)
+    (:meth:`Converter.render`). ``durable``: each file is fsynced before its
+    rename and the folders when the batch ends (off: scratch output)."""
+    sink = FolderSink(out_dir, overwrite=overwrite, durable=durable)
     writer = DatasetWriter()
     conv = Converter(as_template(template), as_profile(profile),
                      transfer_syntax=transfer_syntax, started=started)
@@ -182,8 +184,11 @@ def convert_files(
         _describe(entry, outputs, len(entry.outputs))
         return entry
 
-    for entry in run_batch(image_sources(inputs), make):
-        yield entry.as_dict()
+    try:
+        for entry in run_batch(image_sources(inputs), make):
+            yield entry.as_dict()
+    finally:
+        sink.close()
 
 
 def _describe(entry: ReportEntry, outputs: list[Rendered], written: int) -> None:

@@ -4,7 +4,11 @@ does not know where files end up.
 :class:`FolderSink` writes under a folder: names never collide (``_2``,
 ``_3``... within a run and against files already there, unless
 ``overwrite``), nothing is written outside the folder, and every file is
-written atomically (temporary file in the same folder, then rename).
+written atomically (temporary file in the same folder, then rename). With
+``durable`` (the default) each file is fsynced before its rename and every
+folder written to is fsynced when the sink closes, so that a batch that has
+returned survives a power loss; temporary files left by a killed run are
+removed when the next sink opens the folder.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 
 from dicom_rewrite.errors import UsageError
-from dicom_rewrite.io.files import NameAllocator, atomic_write_bytes
+from dicom_rewrite.io.files import NameAllocator, atomic_write_bytes, remove_stale_temporaries, sync_folders
 
 
 class Sink(Protocol):
@@ -36,22 +40,30 @@ class Sink(Protocol):
         """Remove outputs already stored (a series that failed half-way)."""
         ...
 
+    def close(self) -> None:
+        """Make everything stored so far durable (the end of a batch)."""
+        ...
+
 
 class FolderSink:
     """Outputs as files below ``out_dir``."""
 
     def __init__(self, out_dir: str | Path, *, overwrite: bool = False,
-                 companions: Sequence[str] = ()) -> None:
+                 companions: Sequence[str] = (), durable: bool = True) -> None:
         """``companions``: suffixes of files written beside each output (e.g.
-        ``.json`` sidecars); a name is only handed out when they are free too."""
+        ``.json`` sidecars); a name is only handed out when they are free too.
+        ``durable``: fsync files and folders (off: scratch output, faster)."""
         out = Path(out_dir)
         if out.exists() and not out.is_dir():
-            raise UsageError(f"--out {out}: exists and is not a folder")
+            raise UsageError(f"output folder {out}: exists and is not a folder")
         self.out_dir = out
+        self.durable = durable
+        self.removed_stale = remove_stale_temporaries(out)
         self.names = NameAllocator(out, overwrite=overwrite)
         self.companions = tuple(companions)
         self._taken: set[Path] = set()
         self._made_dirs: set[Path] = set()
+        self._written_dirs: set[Path] = set()
 
     def claim(self, name: str) -> Path:
         while True:
@@ -63,7 +75,8 @@ class FolderSink:
 
     def put(self, target: Path, parts: Sequence[Any], *,
             dump: Callable[[Any, BinaryIO], None] | None = None) -> str:
-        atomic_write_bytes(target, parts, made_dirs=self._made_dirs, dump=dump)
+        atomic_write_bytes(target, parts, made_dirs=self._made_dirs, dump=dump, durable=self.durable)
+        self._written_dirs.add(target.parent)
         return str(target)
 
     def discard(self, targets: Sequence[str]) -> None:
@@ -72,3 +85,8 @@ class FolderSink:
                 os.unlink(t)
             except FileNotFoundError:
                 pass
+
+    def close(self) -> None:
+        if self.durable:
+            sync_folders(sorted(self._written_dirs))
+        self._written_dirs.clear()

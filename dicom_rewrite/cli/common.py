@@ -8,7 +8,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-from dicom_rewrite.errors import EXIT_OK, EXIT_SOME_FAILED
+from dicom_rewrite.errors import EXIT_OK, EXIT_SOME_FAILED, UsageError
 from dicom_rewrite.io.files import atomic_write
 
 T = TypeVar("T")
@@ -27,6 +27,18 @@ def progress(items: Sequence[T] | Iterable[T], *, total: int | None = None, desc
 def error_line(message: str) -> None:
     """Print one error line on stderr."""
     print(f"dicom-rewrite: error: {message}", file=sys.stderr)
+
+
+def add_output_options(p: Any) -> None:
+    """Options every command that writes files shares."""
+    p.add_argument("--no-fsync", dest="durable", action="store_false",
+                   help="do not fsync outputs (faster; for scratch output that need not survive a power loss)")
+
+
+def check_report_path(path: str | Path | None) -> None:
+    """Refuse a --report that cannot be written, before any output is."""
+    if path and Path(path).is_dir():
+        raise UsageError(f"--report {path}: is a folder; name a file such as report.json")
 
 
 def write_report(path: str | Path | None, entries: list[dict[str, Any]]) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from dicom_rewrite import api
-from dicom_rewrite.cli.common import progress, summarise, write_report
+from dicom_rewrite.cli.common import add_output_options, check_report_path, progress, summarise, write_report
 from dicom_rewrite.encode.syntax import TRANSFER_SYNTAXES
 from dicom_rewrite.errors import EXIT_OK, UsageError
 
@@ -24,6 +24,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="images found in a folder go to the same sub-folder of --out")
     p.add_argument("--overwrite", action="store_true",
                    help="replace files left by an earlier run (default: a taken name gets _2, _3...)")
+    add_output_options(p)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -36,14 +37,13 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_OK
     if not args.out:
         raise UsageError("convert: --out DIR is required (or use --dry-run)")
+    check_report_path(args.report)
     files = api.expand_inputs(args.inputs)
     if not files:
         raise UsageError("convert: no input images found in " + " ".join(args.inputs))
-    entries = []
     results = api.convert_files(args.inputs, args.template, args.out, args.profile,
                                 transfer_syntax=args.transfer_syntax, overwrite=args.overwrite,
-                                keep_tree=args.keep_tree)
-    for entry in progress(results, total=len(files), desc="convert"):
-        entries.append(entry)
+                                keep_tree=args.keep_tree, durable=args.durable)
+    entries = list(progress(results, total=len(files), desc="convert"))
     write_report(args.report, entries)
     return summarise(entries)

@@ -98,7 +98,8 @@ class NameAllocator:
 def _atomically(path: Path, fill: Callable[[int, str], None],
                 made_dirs: set[Path] | None = None) -> Path:
     """Create a temporary file beside ``path``, let ``fill(fd, tmp_path)``
-    write it, then rename it onto ``path``; on any failure remove it.
+    write it (and close ``fd``), then rename it onto ``path``; on any failure
+    remove it.
 
     The temporary file lives in the destination folder (same file system, so
     the rename is atomic). ``made_dirs``: folders already known to exist
@@ -139,30 +140,93 @@ def _create_temporary(folder: Path, name: str) -> tuple[int, str]:
             continue
 
 
-def atomic_write(path: Path, writer: Callable[[str], object]) -> Path:
+def atomic_write(path: Path, writer: Callable[[str], object], *, durable: bool = True) -> Path:
     """Call ``writer(tmp_path)`` (its result is ignored) then rename the
-    temporary file onto ``path``."""
+    temporary file onto ``path``. ``durable``: the file's data reach the disk
+    (fsync) before the rename, and the folder's entry after it."""
 
     def fill(fd: int, tmp: str) -> None:
         os.close(fd)
         writer(tmp)
+        if durable:
+            _fsync_path(tmp, os.O_RDONLY)
 
-    return _atomically(path, fill)
+    _atomically(path, fill)
+    if durable:
+        sync_folders([path.parent])
+    return path
 
 
 def atomic_write_bytes(path: Path, parts: Sequence[Any], *, made_dirs: set[Path] | None = None,
-                       dump: Callable[[Any, BinaryIO], None] | None = None) -> Path:
+                       dump: Callable[[Any, BinaryIO], None] | None = None,
+                       durable: bool = False) -> Path:
     """Write ``parts`` (bytes or C-contiguous arrays), one after the other,
     atomically to ``path`` through the temporary file's own descriptor (one
     open per file, no joining in memory). ``dump(part, file)`` writes one
-    part (default ``file.write(part)``)."""
+    part (default ``file.write(part)``). ``durable``: fsync the file before
+    the rename (the caller syncs the folders: :func:`sync_folders`, once per
+    batch)."""
 
     def fill(fd: int, tmp: str) -> None:
         with os.fdopen(fd, "wb") as f:
             for part in parts:
                 (dump or _write_all)(part, f)
+            if durable:
+                f.flush()
+                os.fsync(f.fileno())
 
     return _atomically(path, fill, made_dirs)
+
+
+def _fsync_path(path: str | Path, flags: int) -> None:
+    fd = os.open(path, flags)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def sync_folders(folders: Iterable[Path]) -> None:
+    """fsync each folder, so that the renames into it survive a power loss."""
+    for folder in folders:
+        try:
+            _fsync_path(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+        except OSError:  # a file system that cannot sync a folder (some network mounts)
+            continue
+
+
+_STALE = re.compile(r"^\..+\.(\d+)\.\d+\.part$")
+
+
+def _process_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):  # alive, or not a pid we could own: leave it
+        return True
+    return True
+
+
+def remove_stale_temporaries(out_dir: Path) -> list[Path]:
+    """Remove the temporary files (``.<name>.<pid>.<n>.part``) that a run
+    killed while writing left in ``out_dir``; files of running processes
+    stay. Returns what was removed."""
+    removed: list[Path] = []
+    if not out_dir.is_dir():
+        return removed
+    for tmp in out_dir.rglob(".*.part"):
+        m = _STALE.match(tmp.name)
+        if m is None or not tmp.is_file() or tmp.is_symlink() or _process_alive(int(m[1])):
+            continue
+        try:
+            tmp.unlink()
+        except FileNotFoundError:
+            continue
+        removed.append(tmp)
+    return removed
 
 
 def _write_all(data: Any, f: BinaryIO) -> None:
