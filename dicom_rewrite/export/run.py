@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from pydicom import dcmread
@@ -155,7 +155,9 @@ def _export_batch(inputs: Iterable[str | Path], job: _Export) -> Iterator[dict[s
         done.add(key)
         return job.one(source)
 
-    for entry in run_batch(walk(inputs, dicomdir=dicomdir_members), make):
+    # walk's annotation omits the None it documents (and handles) for files that are not DICOMDIRs
+    expand = cast("Callable[[Path], Iterator[Path]]", dicomdir_members)
+    for entry in run_batch(walk(inputs, dicomdir=expand), make):
         yield entry.as_dict()
 
 
