@@ -51,7 +51,35 @@ class CodecUnavailableError(DicomRewriteError, RuntimeError):
     """A codec plugin needed for a transfer syntax is not installed."""
 
 
+#: what an exception without a message of its own is, in words
+_PLAIN = {
+    MemoryError: "out of memory",
+    RecursionError: "nested too deeply",
+    ZeroDivisionError: "division by zero",
+    EOFError: "unexpected end of data",
+    TimeoutError: "timed out",
+}
+
+
 def one_line(exc: BaseException) -> str:
-    """Return ``exc`` as a single line of text (no newlines, no traceback)."""
-    text = str(exc) or type(exc).__name__
-    return " ".join(text.split())
+    """Return ``exc`` as a single line of text (no newlines, no traceback),
+    control characters (e.g. in file names) escaped."""
+    text = str(exc)
+    if not text or text == type(exc).__name__:
+        text = describe(exc)
+    return escape_controls(" ".join(text.split(" ")).strip())
+
+
+def describe(exc: BaseException) -> str:
+    """A plain description of an exception that has no message of its own."""
+    for kind, words in _PLAIN.items():
+        if isinstance(exc, kind):
+            return words
+    return "unexpected failure"
+
+
+def escape_controls(text: str) -> str:
+    """``text`` with every control character (newline, tab, ESC, ...) shown
+    as an escape, so one message stays one line and cannot drive a terminal."""
+    return "".join(ch if ch.isprintable() or ch == " " else ch.encode("unicode_escape").decode("ascii")
+                   for ch in text)

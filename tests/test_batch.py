@@ -39,7 +39,7 @@ class TestErrorPolicy:
 
         entries = list(run_batch(_sources(tmp_path), make))
         assert [e.status for e in entries] == [Status.ERROR, Status.ERROR, Status.OK]
-        assert entries[0].error.endswith("Panic: codec panicked")
+        assert entries[0].error == f"{tmp_path / 'f0.txt'}: codec panicked"  # no class name
         assert entries[1].error.endswith("f1.txt: broken")
 
     def test_a_template_error_stops_the_batch(self, tmp_path):
@@ -124,3 +124,24 @@ def test_cli_no_fsync(tmp_path):
 
     code = main(["convert", str(GRAY8), "--template", str(CT), "--out", str(tmp_path / "out"), "--no-fsync"])
     assert code == 0 and len(list((tmp_path / "out").glob("*.dcm"))) == 1
+
+
+class TestMessages:
+    def test_a_class_name_is_never_the_message(self):
+        from dicom_rewrite.errors import one_line
+
+        assert one_line(MemoryError()) == "out of memory"
+        assert one_line(MemoryError("MemoryError")) == "out of memory"
+        assert one_line(RuntimeError()) == "unexpected failure"
+
+    def test_control_characters_are_escaped(self, tmp_path):
+        from dicom_rewrite.errors import one_line
+
+        assert one_line(ValueError("a\nb.png: bad\x1b[31m")) == "a\\nb.png: bad\\x1b[31m"
+
+    def test_a_file_name_with_a_newline_stays_one_line(self, tmp_path):
+        bad = tmp_path / "evil\nname.png"
+        bad.write_bytes(b"not an image")
+        (entry,) = convert_files([bad], CT, tmp_path / "out")
+        assert entry["status"] == "error" and "\n" not in entry["error"]
+        assert "evil\\nname.png" in entry["error"]

@@ -15,14 +15,15 @@ from collections.abc import Callable, Iterable, Iterator
 
 from dicom_rewrite.batch.report import ReportEntry
 from dicom_rewrite.batch.sources import Source
-from dicom_rewrite.errors import DicomRewriteError, InputError, one_line
+from dicom_rewrite.errors import DicomRewriteError, InputError, escape_controls, one_line
 
 _PASS_THROUGH = (KeyboardInterrupt, SystemExit, GeneratorExit)
 
 
 def input_error(source: Source, exc: BaseException) -> str:
-    """The one-line message of an unexpected error while working on ``source``."""
-    return f"{source.path}: {type(exc).__name__}: {one_line(exc)}"
+    """The one-line message of an unexpected error while working on ``source``
+    (the message only: a class name is no message)."""
+    return f"{escape_controls(str(source.path))}: {one_line(exc)}"
 
 
 def run_batch(
