@@ -249,7 +249,8 @@ class TestReportAndNames:
         src = get_testdata_file("SC_rgb_rle_2frame.dcm")
         ds = pydicom.dcmread(src)
         entry = next(export_api.export([src], tmp_path / "a", name="{stem}"))
-        assert [Path(p).name for p in entry["outputs"]] == ["SC_rgb_rle_2frame_f0001.png", "SC_rgb_rle_2frame_f0002.png"]
+        assert [Path(p).name for p in entry["outputs"]] == ["SC_rgb_rle_2frame_f0001.png",
+                                                          "SC_rgb_rle_2frame_f0002.png"]
         arrs = [read_png(Path(p)) for p in entry["outputs"]]
         assert arrs[0].shape == (100, 100, 3)
         assert np.array_equal(arrs[1], ds.pixel_array[1])

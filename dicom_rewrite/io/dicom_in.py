@@ -49,7 +49,7 @@ def frame_count(ds: Dataset) -> int:
 
 def check_decoder(ds: Dataset) -> None:
     """Fail with one line naming the plugin when the transfer syntax cannot be decoded."""
-    from pydicom.pixels import get_decoder
+    from pydicom.pixels.decoders.base import get_decoder
 
     meta = getattr(ds, "file_meta", None)
     tsyntax = meta.get("TransferSyntaxUID") if meta is not None else None
@@ -77,7 +77,7 @@ def decode_frame(ds: Dataset, frame: int = 0, *, raw: bool = False) -> np.ndarra
     if not 0 <= frame < n_frames:
         raise PixelDataError(f"frame {frame + 1} does not exist: (0028,0008) Number of Frames is {n_frames}")
     check_decoder(ds)
-    from pydicom.pixels import pixel_array
+    from pydicom.pixels.utils import pixel_array
 
     try:
         return pixel_array(ds, index=frame if n_frames > 1 else None, raw=raw)
@@ -90,7 +90,7 @@ def decode_frame(ds: Dataset, frame: int = 0, *, raw: bool = False) -> np.ndarra
 def is_dicomdir_dataset(ds: Dataset) -> bool:
     """Whether a dataset read from a file is a DICOMDIR (Media Storage Directory)."""
     meta = getattr(ds, "file_meta", None)
-    return meta is not None and meta.get("MediaStorageSOPClassUID") == MediaStorageDirectoryStorage
+    return meta is not None and bool(meta.get("MediaStorageSOPClassUID") == MediaStorageDirectoryStorage)
 
 
 def is_dicomdir(path: Path) -> bool:
@@ -101,7 +101,7 @@ def is_dicomdir(path: Path) -> bool:
         meta = dcmread(path, stop_before_pixels=True, specific_tags=["MediaStorageSOPClassUID"]).file_meta
     except Exception:
         return False
-    return meta.get("MediaStorageSOPClassUID") == MediaStorageDirectoryStorage
+    return bool(meta.get("MediaStorageSOPClassUID") == MediaStorageDirectoryStorage)
 
 
 def dicomdir_members(path: Path) -> Iterator[Path] | None:

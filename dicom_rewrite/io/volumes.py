@@ -230,9 +230,10 @@ def _nifti_dtype(p: Path, proxy: Any, ndim: int) -> np.dtype:
 
 def _lps_affine(img: nib.Nifti1Image) -> np.ndarray:
     """The image's affine in LPS and mm."""
-    units = img.header.get_xyzt_units()[0] if hasattr(img.header, "get_xyzt_units") else "mm"
+    header: Any = img.header  # nibabel's headers are untyped
+    units = header.get_xyzt_units()[0] if hasattr(header, "get_xyzt_units") else "mm"
     scale = _NIFTI_UNITS.get(units, 1.0)
-    affine = np.diag([-1.0, -1.0, 1.0, 1.0]) @ np.asarray(img.affine, dtype=float)  # RAS -> LPS
+    affine: np.ndarray = np.diag([-1.0, -1.0, 1.0, 1.0]) @ np.asarray(img.affine, dtype=float)  # RAS -> LPS
     affine[:3, :] *= scale
     return affine
 
@@ -242,7 +243,7 @@ def _nifti_scaling(img: nib.Nifti1Image) -> tuple[float, float, np.dtype] | None
     scaling becomes the Modality LUT (exact)."""
     proxy = img.dataobj
     slope, inter = float(getattr(proxy, "slope", 1.0)), float(getattr(proxy, "inter", 0.0))
-    raw = np.dtype(img.get_data_dtype())
+    raw = np.dtype(cast(Any, img).get_data_dtype())  # untyped in nibabel
     if ((slope, inter) != (1.0, 0.0) and raw.kind in "iu" and raw.itemsize <= 2
             and slope != 0 and math.isfinite(slope) and math.isfinite(inter)):
         return slope, inter, raw

@@ -21,9 +21,9 @@ from dicom_rewrite.batch import FolderSink
 from dicom_rewrite.core import iod
 from dicom_rewrite.core.scrub import Change
 from dicom_rewrite.encode.writer import DatasetWriter
-from dicom_rewrite.engine.converter import Converter, Output, Rendered, Template
+from dicom_rewrite.engine.converter import Converter, Output, Rendered
 from dicom_rewrite.engine.pixels import PixelPlan, plan_pixels
-from dicom_rewrite.engine.template import as_profile, as_template
+from dicom_rewrite.engine.template import Template, as_profile, as_template
 from dicom_rewrite.errors import PixelDataError, TemplateError
 from dicom_rewrite.io import volumes
 from dicom_rewrite.io.files import sanitise_component
