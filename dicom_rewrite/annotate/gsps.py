@@ -156,25 +156,27 @@ def _graphic_layers(colors: list[RGB]) -> dict[RGB, Any]:
 def _graphic_annotations(anns: list[Annotation], ref_by_uid: Mapping[str, Dataset],
                          layers: Mapping[RGB, Any]) -> list[Any]:
     """One graphic annotation per annotated frame and colour (PS3.3 C.10.5)."""
-    from highdicom.pr import AnnotationUnitsValues, GraphicAnnotation, GraphicObject
-
     out = []
     for a in anns:
         ref = ref_by_uid[str(a.source.SOPInstanceUID)]
-        multi = frame_count(ref) > 1
+        frame = a.frame if frame_count(ref) > 1 else None
         for c, layer in layers.items():
             mine = [p for p in a.placed if p.color == c]
-            if not mine:
-                continue
-            graphics = [GraphicObject("POLYLINE", p.box.polyline(), AnnotationUnitsValues.PIXEL)
-                        for p in mine]
-            texts = [_text_object(p.box.label, _label_bounds(p)) for p in mine if p.box.label]
-            out.append(GraphicAnnotation(
-                referenced_images=[ref], graphic_layer=layer,
-                referenced_frame_number=a.frame if multi else None,
-                graphic_objects=graphics, text_objects=texts or None,
-            ))
+            if mine:
+                out.append(_graphic_annotation(mine, ref, frame, layer))
     return out
+
+
+def _graphic_annotation(placed: list[PlacedBox], ref: Dataset, frame: int | None, layer: Any) -> Any:
+    """The outlines (and labels) of one colour on one frame."""
+    from highdicom.pr import AnnotationUnitsValues, GraphicAnnotation, GraphicObject
+
+    graphics = [GraphicObject("POLYLINE", p.box.polyline(), AnnotationUnitsValues.PIXEL) for p in placed]
+    texts = [_text_object(p.box.label, _label_bounds(p)) for p in placed if p.box.label]
+    return GraphicAnnotation(
+        referenced_images=[ref], graphic_layer=layer, referenced_frame_number=frame,
+        graphic_objects=graphics, text_objects=texts or None,
+    )
 
 
 def _label_bounds(p: PlacedBox) -> tuple[float, float, float, float]:
@@ -201,14 +203,14 @@ def _voi_transformations(anns: list[Annotation], ref_by_uid: Mapping[str, Datase
     by_window: dict[tuple[float, float], list[Annotation]] = defaultdict(list)
     for a in anns:
         by_window[(float(a.window.center), float(a.window.width))].append(a)  # type: ignore[arg-type]
-    vois = []
-    for (center, width), items in by_window.items():
-        for seq in _image_references(items, ref_by_uid):
-            vois.append(SoftcopyVOILUTTransformation(
-                window_center=center, window_width=width, voi_lut_function="LINEAR",
-                window_explanation=_explanation(items[0].window), referenced_images=seq,
-            ))
-    return vois
+    return [
+        SoftcopyVOILUTTransformation(
+            window_center=center, window_width=width, voi_lut_function="LINEAR",
+            window_explanation=_explanation(items[0].window), referenced_images=seq,
+        )
+        for (center, width), items in by_window.items()
+        for seq in _image_references(items, ref_by_uid)
+    ]
 
 
 def _image_references(items: list[Annotation], ref_by_uid: Mapping[str, Dataset]) -> list[Any]:
@@ -327,10 +329,7 @@ def _lut_key(item: Dataset, view: Dataset, src: Dataset) -> _LutKey:
     what = f"{src.get('SOPInstanceUID', '<dataset>')}: Modality LUT Sequence"
     entries, first, bits = lut_descriptor(item, what)
     values = lut_data(item, view, entries)
-    if values.size == 0:
-        raise PixelDataError(f"{what}: (0028,3006) LUT Data is empty")
-    if values.min() < 0 or values.max() > 65535:
-        raise PixelDataError(f"{what}: (0028,3006) LUT Data values outside 0..65535")
+    _check_lut_values(values, what)
     bits, data = _lut_entries(values, bits)
     # Type 1 in the item; like the rescale default
     lut_type = str(item.get("ModalityLUTType", "") or "").strip() or _default_type(src)
@@ -339,6 +338,13 @@ def _lut_key(item: Dataset, view: Dataset, src: Dataset) -> _LutKey:
     signed = vr == "SS" and first < 0 and values.size < 32768
     return _LutKey(int(values.size), first, bits, data, lut_type[:64], "SS" if signed else "US",
                    explanation)
+
+
+def _check_lut_values(values: np.ndarray, what: str) -> None:
+    if values.size == 0:
+        raise PixelDataError(f"{what}: (0028,3006) LUT Data is empty")
+    if values.min() < 0 or values.max() > 65535:
+        raise PixelDataError(f"{what}: (0028,3006) LUT Data values outside 0..65535")
 
 
 def _lut_entries(values: np.ndarray, bits: int) -> tuple[int, bytes]:

@@ -337,6 +337,24 @@ def _plan_all(run: Annotator, items: list[_Input], per_input: Mapping[int, list[
             inp.error = one_line(exc)
 
 
+def _boxes_per_input(items: list[_Input], boxes: Sequence[Box],
+                     box_file: str | Path | None) -> dict[int, list[Box]]:
+    """The boxes of each input (by index): the box file's, else ``boxes`` on every readable input."""
+    if box_file:
+        return _match_keys(load_boxes(box_file), items, str(box_file))
+    return {i: list(boxes) for i, inp in enumerate(items) if inp.header is not None}
+
+
+def _make(run: Annotator, inp: _Input, sink: FolderSink) -> ReportEntry:
+    """The pipeline's work for one input that has not failed yet."""
+    path = str(inp.source.path)
+    if inp.skipped:
+        return ReportEntry.skipped(path, inp.skipped)
+    if inp.plans is None:
+        return ReportEntry.skipped(path, "no boxes (use --all to write it anyway)")
+    return _write_annotations(run, inp, inp.plans, sink)
+
+
 def _dicom_bytes(ds: Dataset) -> bytes:
     """The Part 10 file of ``ds``, as pydicom writes it."""
     buf = BytesIO()
@@ -425,10 +443,7 @@ def annotate_files(
     items = _collect_inputs(inputs)
     if all(inp.skipped for inp in items):
         raise UsageError("annotate: no DICOM files found in " + " ".join(map(str, inputs)))
-    if box_file:
-        per_input = _match_keys(load_boxes(box_file), items, str(box_file))
-    else:
-        per_input = {i: list(boxes) for i, inp in enumerate(items) if inp.header is not None}
+    per_input = _boxes_per_input(items, boxes, box_file)
     run.series_numbers.update(_series_numbers(items))
     _plan_all(run, items, per_input, all_slices)
 
@@ -439,12 +454,7 @@ def annotate_files(
     by_source = {id(s): inp for s, inp in zip(sources, items)}
 
     def make(source: Source) -> ReportEntry:
-        inp = by_source[id(source)]
-        if inp.skipped:
-            return ReportEntry.skipped(str(source.path), inp.skipped)
-        if inp.plans is None:
-            return ReportEntry.skipped(str(source.path), "no boxes (use --all to write it anyway)")
-        return _write_annotations(run, inp, inp.plans, sink)
+        return _make(run, by_source[id(source)], sink)
 
     for entry in run_batch(sources, make):
         yield entry.as_dict()

@@ -55,17 +55,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="also write inputs (and frames) that have no boxes")
     p.add_argument("--gsps", action="store_true",
                    help="also write a Grayscale Softcopy Presentation State per source series")
-    p.add_argument("--profile", metavar="P.yaml", help="site profile (identity, study and series are kept/decided here)")
+    p.add_argument("--profile", metavar="P.yaml",
+                   help="site profile (identity, study and series are kept/decided here)")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")
     p.add_argument("--report", metavar="report.json", help="write a JSON report, one entry per input")
 
 
 def _boxes(raw: Sequence[dict[str, Any]] | None) -> list[annotate_api.Box]:
-    out = []
-    for item in raw or []:
-        out.append(annotate_api.parse_box(item["box"], label=item.get("label"),
-                                          frame=item.get("frame")))
-    return out
+    return [annotate_api.parse_box(item["box"], label=item.get("label"), frame=item.get("frame"))
+            for item in raw or []]
 
 
 def run(args: argparse.Namespace) -> int:
