@@ -24,7 +24,7 @@ from dicom_rewrite.engine.converter import Converter, Output, Rendered
 from dicom_rewrite.engine.template import Template, as_profile, as_template
 from dicom_rewrite.errors import InputError, UsageError, one_line
 from dicom_rewrite.io.files import sanitise_component
-from dicom_rewrite.io.images import Raster, from_array, is_image_file, read_image
+from dicom_rewrite.io.images import Raster, from_array, is_image_file, iter_pages, read_image
 from dicom_rewrite.profile import Profile
 
 TemplateLike = str | Path | Dataset | Template
@@ -99,19 +99,17 @@ class _Pages:
         self.keep_tree = keep_tree
         self.index = 0
 
-    def make(self, source: Source, make: Callable[[Raster, int, Path], _T]) -> list[tuple[_T, str]]:
+    def make(self, source: Source, make: Callable[[Raster, int, Path], _T]) -> Iterator[tuple[_T, str]]:
+        """Each page's output and name, one page decoded at a time."""
         path = source.path
         if not path.is_file():
             raise InputError(f"{path}: no such file")
         folder = source.folder if self.keep_tree else PurePath(".")
         prefix = "".join(f"{sanitise_component(part, '_')}/" for part in folder.parts)
-        rasters = read_image(path)
-        out = []
-        for raster in rasters:
+        for raster in iter_pages(path):
             self.index += 1
-            stem = path.stem if len(rasters) == 1 else f"{path.stem}_p{raster.page + 1:04d}"
-            out.append((make(raster, self.index, path), f"{prefix}{sanitise_component(stem, 'image')}.dcm"))
-        return out
+            stem = path.stem if raster.pages == 1 else f"{path.stem}_p{raster.page + 1:04d}"
+            yield make(raster, self.index, path), f"{prefix}{sanitise_component(stem, 'image')}.dcm"
 
 
 def convert_batch(
@@ -131,7 +129,7 @@ def convert_batch(
     made: dict[str, ConversionResult] = {}
 
     def make(source: Source) -> ReportEntry:
-        done = pages.make(source, lambda r, i, p: conv.convert(r, index=i, stem=p.stem, name=p.name))
+        done = list(pages.make(source, lambda r, i, p: conv.convert(r, index=i, stem=p.stem, name=p.name)))
         made[str(source.path)] = ConversionResult(str(source.path), [o for o, _ in done], [n for _, n in done])
         return ReportEntry(str(source.path))
 
@@ -172,16 +170,21 @@ def convert_files(
     pages = _Pages(keep_tree)
 
     def make(source: Source) -> ReportEntry:
-        done: list[tuple[Rendered, str]] = pages.make(
-            source, lambda r, i, p: conv.render(r, writer, index=i, stem=p.stem, name=p.name))
         entry = ReportEntry(str(source.path))
+        summary = _Summary()
         try:
-            for out, name in done:
-                entry.outputs.append(sink.put(sink.claim(name), out.parts))
-        except (OSError, ValueError) as exc:
-            entry.fail(f"{source.path}: cannot write output ({one_line(exc)})")
-        outputs = [o for o, _ in done]
-        _describe(entry, outputs, len(entry.outputs))
+            for out, name in pages.make(
+                    source, lambda r, i, p: conv.render(r, writer, index=i, stem=p.stem, name=p.name)):
+                summary.add(out)  # not the output itself: its pixels go once written
+                try:
+                    entry.outputs.append(sink.put(sink.claim(name), out.parts))
+                except (OSError, ValueError) as exc:
+                    entry.fail(f"{source.path}: cannot write output ({one_line(exc)})")
+                    break
+        except BaseException:
+            sink.discard(entry.outputs)  # a page that cannot be read: the input has no outputs
+            raise
+        summary.describe(entry, len(entry.outputs))
         return entry
 
     try:
@@ -191,17 +194,31 @@ def convert_files(
         sink.close()
 
 
-def _describe(entry: ReportEntry, outputs: list[Rendered], written: int) -> None:
-    notes = sorted({n for o in outputs for n in o.notes})
-    if notes:
-        entry.fields["notes"] = notes
-    if outputs:
-        first = outputs[0]
-        entry.fields["sop_class"] = first.plan.sop_class.name
-        if first.plan.switched_from is not None:
-            entry.fields["sop_class_switched_from"] = first.plan.switched_from.name
-        entry.fields["study_instance_uid"], entry.fields["series_instance_uid"] = first.uids[:2]
-        entry.fields["sop_instance_uids"] = [o.uids[2] for o in outputs[:written]]
+class _Summary:
+    """What the report says of one input's outputs, kept without their pixels."""
+
+    def __init__(self) -> None:
+        self.notes: set[str] = set()
+        self.first: tuple[Any, tuple[str, str, str]] | None = None  # (pixel plan, UIDs)
+        self.instance_uids: list[str] = []
+
+    def add(self, out: Rendered) -> None:
+        self.notes.update(out.notes)
+        if self.first is None:
+            self.first = (out.plan, out.uids)
+        self.instance_uids.append(out.uids[2])
+
+    def describe(self, entry: ReportEntry, written: int) -> None:
+        if self.notes:
+            entry.fields["notes"] = sorted(self.notes)
+        if self.first is None:
+            return
+        plan, uids = self.first
+        entry.fields["sop_class"] = plan.sop_class.name
+        if plan.switched_from is not None:
+            entry.fields["sop_class_switched_from"] = plan.switched_from.name
+        entry.fields["study_instance_uid"], entry.fields["series_instance_uid"] = uids[:2]
+        entry.fields["sop_instance_uids"] = self.instance_uids[:written]
 
 
 def dry_run(

@@ -145,3 +145,34 @@ class TestMessages:
         (entry,) = convert_files([bad], CT, tmp_path / "out")
         assert entry["status"] == "error" and "\n" not in entry["error"]
         assert "evil\\nname.png" in entry["error"]
+
+
+def _peak_rss_kb(image, out, tmp_path) -> int:
+    code = (
+        "import resource, sys\n"
+        "from dicom_rewrite import convert_files\n"
+        f"for e in convert_files([{str(image)!r}], {str(CT)!r}, {str(out)!r}, durable=False):\n"
+        "    assert e['status'] == 'ok', e\n"
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
+    )
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO)
+    return int(res.stdout.split()[-1])
+
+
+@pytest.mark.slow
+def test_many_pages_are_streamed_with_flat_memory(tmp_path):
+    """Pages are decoded, converted and written one at a time: a 240-frame
+    512x512 GIF (180 MB of RGB pixels) costs about what one frame costs."""
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(7)
+    frames = [Image.fromarray(rng.integers(0, 255, (512, 512, 3), dtype=np.uint8)).quantize(colors=8)
+              for _ in range(4)]
+    many, one = tmp_path / "many.gif", tmp_path / "one.gif"
+    (frames * 60)[0].save(many, save_all=True, append_images=(frames * 60)[1:], duration=40)
+    frames[0].save(one)
+    base = _peak_rss_kb(one, tmp_path / "o1", tmp_path)
+    peak = _peak_rss_kb(many, tmp_path / "o240", tmp_path)
+    assert len(list((tmp_path / "o240").glob("*.dcm"))) == 240
+    assert peak - base < 60_000, (base, peak)  # holding every frame would be +180 MB

@@ -240,6 +240,13 @@ def _png16_meta(info: dict[str | tuple[int, int], Any], a: np.ndarray, source: s
 
 def read_image(path: str | Path) -> list[Raster]:
     """Read every page of an image file; raise :class:`InputError` on failure."""
+    return list(iter_pages(path))
+
+
+def iter_pages(path: str | Path) -> Iterator[Raster]:
+    """The pages of an image file, decoded one at a time (a 1,000-frame GIF
+    never holds more than one frame in memory); raise :class:`InputError` on
+    failure, possibly after some pages."""
     p = Path(path)
     source = str(p)
     try:
@@ -255,16 +262,13 @@ def read_image(path: str | Path) -> list[Raster]:
             with Image.open(f) as img:
                 fmt = img.format or ""
                 lossy = _LOSSY_METHOD.get(fmt)
-                frames = list(_pages(img))
-                pages = len(frames)
-                out = []
-                for i, frame in enumerate(frames):
+                pages = getattr(img, "n_frames", 1)
+                for i, frame in enumerate(_pages(img)):
                     ratio = None
                     if lossy:
                         raw = frame.width * frame.height * len(frame.getbands())
                         ratio = round(raw / max(p.stat().st_size, 1), 2)
-                    out.append(_frame_to_raster(frame, source, i, pages, lossy, ratio))
-                return out
+                    yield _frame_to_raster(frame, source, i, pages, lossy, ratio)
     except (UnidentifiedImageError, Image.DecompressionBombWarning, Image.DecompressionBombError) as exc:
         raise InputError(f"{source}: not a readable image ({type(exc).__name__}: {exc})") from None
     except (OSError, SyntaxError, ValueError) as exc:
