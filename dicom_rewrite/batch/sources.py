@@ -42,7 +42,7 @@ def walk(
     inputs: Iterable[str | Path],
     accept: Callable[[Path], bool] | None = None,
     *,
-    dicomdir: Callable[[Path], Iterator[Path]] | None = None,
+    dicomdir: Callable[[Path], Iterator[Path] | None] | None = None,
 ) -> Iterator[Source]:
     """Expand ``inputs`` in a deterministic order: files in the given order,
     each folder's files (those ``accept`` takes) sorted by path.

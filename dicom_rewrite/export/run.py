@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 from pydicom import dcmread
@@ -25,10 +25,11 @@ from pydicom.errors import InvalidDicomError
 
 from dicom_rewrite.batch import FolderSink, ReportEntry, Source, run_batch, walk
 from dicom_rewrite.errors import DicomRewriteError, InputError, PixelDataError, UsageError, one_line
-from dicom_rewrite.export.images import FORMATS, image_writer
 from dicom_rewrite.export.names import NameTemplate
 from dicom_rewrite.export.render import png16_text, render_frame_with_info, stored_values_16
 from dicom_rewrite.io.dicom_in import dicomdir_members, frame_count, has_pixel_data, is_dicomdir_dataset
+from dicom_rewrite.io.images import EXPORT_FORMATS as FORMATS
+from dicom_rewrite.io.images import image_writer
 from dicom_rewrite.render import windowing
 
 __all__ = ["export", "parse_frames"]
@@ -155,9 +156,7 @@ def _export_batch(inputs: Iterable[str | Path], job: _Export) -> Iterator[dict[s
         done.add(key)
         return job.one(source)
 
-    # walk's annotation omits the None it documents (and handles) for files that are not DICOMDIRs
-    expand = cast("Callable[[Path], Iterator[Path]]", dicomdir_members)
-    for entry in run_batch(walk(inputs, dicomdir=expand), make):
+    for entry in run_batch(walk(inputs, dicomdir=dicomdir_members), make):
         yield entry.as_dict()
 
 

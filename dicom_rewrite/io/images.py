@@ -1,6 +1,7 @@
 """Image files -> numpy arrays, with exactly the values the file holds.
 
-This is the only module that imports Pillow for reading. Every image becomes
+This is the only module that imports Pillow for image files (reading them,
+and writing exported PNG/JPEG: :func:`image_writer`). Every image becomes
 one or more :class:`Raster` records (one per page/frame) holding a C-ordered,
 native little-endian ``uint8``/``uint16``/``int16`` array of shape
 ``(rows, columns)`` or ``(rows, columns, 3)``.
@@ -23,7 +24,7 @@ import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 from PIL import Image, ImageOps, ImageSequence, UnidentifiedImageError
@@ -295,3 +296,28 @@ def _pages(img: Image.Image) -> Iterator[Image.Image]:
         yield page
         if i + 1 >= n:
             break
+
+
+# ------------------------------------------------------- array -> image file
+
+#: Formats images are exported as, and their file extensions.
+EXPORT_FORMATS = {"png": ".png", "png16": ".png", "jpeg": ".jpg"}
+
+
+def image_writer(arr: np.ndarray, fmt: str, jpeg_quality: int,
+                 text: dict[str, str] | None = None) -> tuple[Image.Image, Callable[[Any, BinaryIO], None]]:
+    """The image of ``arr`` and how to save it into an open file
+    (``FolderSink.put(target, [image], dump=...)``)."""
+    if fmt == "png16":
+        from PIL.PngImagePlugin import PngInfo
+
+        image = Image.fromarray(np.ascontiguousarray(arr, dtype=np.uint16))
+        info = PngInfo()
+        for key, value in (text or {}).items():
+            info.add_text(key, value)
+        return image, lambda img, f: img.save(f, format="PNG", pnginfo=info)
+    image = Image.fromarray(np.ascontiguousarray(arr, dtype=np.uint8))
+    if fmt == "png":
+        return image, lambda img, f: img.save(f, format="PNG")
+    # subsampling=0: 4:4:4, no chroma loss on colour images
+    return image, lambda img, f: img.save(f, format="JPEG", quality=jpeg_quality, subsampling=0)
