@@ -8,21 +8,13 @@ and the rule that was broken.
 
 from __future__ import annotations
 
-#: Exit codes of the command line tool (documented in README.md).
-EXIT_OK = 0
-EXIT_SOME_FAILED = 1
-EXIT_USAGE = 2
-
 
 class DicomRewriteError(Exception):
     """Base class of every error dicom-rewrite raises on purpose.
 
-    ``exit_code`` is what the command line returns when the error stops the
-    whole run (usage, template and profile errors); per-input errors in a batch
-    are reported and the batch goes on.
+    :class:`InputError` is about one input (a batch reports it and goes on);
+    the others (usage, template, profile) stop the whole run.
     """
-
-    exit_code = EXIT_USAGE
 
 
 class UsageError(DicomRewriteError, ValueError):
@@ -39,8 +31,6 @@ class ProfileError(DicomRewriteError, ValueError):
 
 class InputError(DicomRewriteError, ValueError):
     """One input file cannot be converted (the batch goes on)."""
-
-    exit_code = EXIT_SOME_FAILED
 
 
 class PixelDataError(InputError):

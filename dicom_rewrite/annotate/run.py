@@ -430,13 +430,15 @@ def annotate_files(
     all_slices: bool = False,
     gsps: bool = False,
     profile: Profile | None = None,
+    durable: bool = True,
 ) -> Iterator[dict[str, Any]]:
     """Annotate DICOM files (or folders) and write the results under ``out_dir``.
 
     ``boxes`` (the ``--box`` boxes) go on every input; ``box_file`` gives
     boxes per input. Everything is validated before the first file is
     written: bad box input raises :class:`BoxError` and writes nothing.
-    Yields one report entry per input (and per presentation state)."""
+    Yields one report entry per input (and per presentation state).
+    ``durable``: fsync files, and folders when the batch ends."""
     if bool(boxes) == bool(box_file):
         raise UsageError("annotate: give boxes with --box X0,Y0,X1,Y1 or --boxes FILE (one of them)")
     run = Annotator(profile, window=window, color=color, thickness=thickness, clip=clip)
@@ -448,7 +450,7 @@ def annotate_files(
     _plan_all(run, items, per_input, all_slices)
 
     # pass 2: render and write, through the batch pipeline
-    sink = FolderSink(out_dir)
+    sink = FolderSink(out_dir, durable=durable)
     # an input that failed already is reported by the pipeline, with its error
     sources = [dataclasses.replace(inp.source, error=inp.error) if inp.error else inp.source for inp in items]
     by_source = {id(s): inp for s, inp in zip(sources, items)}
@@ -456,8 +458,11 @@ def annotate_files(
     def make(source: Source) -> ReportEntry:
         return _make(run, by_source[id(source)], sink)
 
-    for entry in run_batch(sources, make):
-        yield entry.as_dict()
-    if gsps:
-        for entry in _state_entries(run, sink):
+    try:
+        for entry in run_batch(sources, make):
             yield entry.as_dict()
+        if gsps:
+            for entry in _state_entries(run, sink):
+                yield entry.as_dict()
+    finally:
+        sink.close()

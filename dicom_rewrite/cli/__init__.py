@@ -14,7 +14,8 @@ import sys
 from collections.abc import Sequence
 
 from dicom_rewrite import __version__
-from dicom_rewrite.errors import EXIT_USAGE, DicomRewriteError, one_line
+from dicom_rewrite.cli.common import EXIT_USAGE, exit_code
+from dicom_rewrite.errors import DicomRewriteError, one_line
 
 #: sub-command name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -71,7 +72,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args._run(args))
     except DicomRewriteError as exc:
         print(f"dicom-rewrite: error: {one_line(exc)}", file=sys.stderr)
-        return exc.exit_code
+        return exit_code(exc)
     except KeyboardInterrupt:
         print("dicom-rewrite: interrupted", file=sys.stderr)
         return 130

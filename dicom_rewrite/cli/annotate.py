@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from dicom_rewrite import annotate as annotate_api
-from dicom_rewrite.cli.common import progress, summarise, write_report
+from dicom_rewrite.cli.common import add_output_options, check_report_path, progress, summarise, write_report
 from dicom_rewrite.errors import UsageError
 from dicom_rewrite.render.windowing import PRESETS
 
@@ -59,6 +59,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="site profile (identity, study and series are kept/decided here)")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")
     p.add_argument("--report", metavar="report.json", help="write a JSON report, one entry per input")
+    add_output_options(p)
 
 
 def _boxes(raw: Sequence[dict[str, Any]] | None) -> list[annotate_api.Box]:
@@ -75,6 +76,7 @@ def run(args: argparse.Namespace) -> int:
     boxes = _boxes(args.boxes_raw)
     window = annotate_api.resolve_window(args.window)
     profile = api.as_profile(args.profile) if args.profile else None
+    check_report_path(args.report)
     results = annotate_api.annotate_files(
         args.inputs,
         args.out,
@@ -87,6 +89,7 @@ def run(args: argparse.Namespace) -> int:
         all_slices=args.all_slices,
         gsps=args.gsps,
         profile=profile,
+        durable=args.durable,
     )
     entries = list(progress(results, desc="annotate"))
     write_report(args.report, entries)

@@ -8,8 +8,19 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-from dicom_rewrite.errors import EXIT_OK, EXIT_SOME_FAILED, UsageError
+from dicom_rewrite.errors import DicomRewriteError, InputError, UsageError
 from dicom_rewrite.io.files import atomic_write
+
+#: Exit codes of the command line tool (documented in README.md).
+EXIT_OK = 0
+EXIT_SOME_FAILED = 1
+EXIT_USAGE = 2
+
+
+def exit_code(exc: DicomRewriteError) -> int:
+    """The exit code of an error that stopped the run: 1 for an input that
+    could not be converted, 2 for usage, template and profile errors."""
+    return EXIT_SOME_FAILED if isinstance(exc, InputError) else EXIT_USAGE
 
 T = TypeVar("T")
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 
 from dicom_rewrite import api
-from dicom_rewrite.cli.common import add_output_options, check_report_path, progress, summarise, write_report
+from dicom_rewrite.cli.common import EXIT_OK, add_output_options, check_report_path, progress, summarise, write_report
 from dicom_rewrite.encode.syntax import TRANSFER_SYNTAXES
-from dicom_rewrite.errors import EXIT_OK, UsageError
+from dicom_rewrite.errors import UsageError
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from dicom_rewrite import export as export_api
-from dicom_rewrite.cli.common import progress, summarise, write_report
+from dicom_rewrite.cli.common import add_output_options, check_report_path, progress, summarise, write_report
 from dicom_rewrite.errors import UsageError
 from dicom_rewrite.render.windowing import PRESETS, VOI_FUNCTIONS, parse_window
 
@@ -35,6 +35,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sidecar", action="store_true",
                    help="write IMAGE.json next to each image with the transforms applied")
     p.add_argument("--report", metavar="report.json", help="write a JSON report, one entry per input")
+    add_output_options(p)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -44,6 +45,7 @@ def run(args: argparse.Namespace) -> int:
         if args.window_index < 1:
             raise UsageError(f"--window-index {args.window_index}: window numbers start at 1")
         window_index = args.window_index - 1
+    check_report_path(args.report)
     results = export_api.export(
         args.inputs,
         args.out,
@@ -57,6 +59,7 @@ def run(args: argparse.Namespace) -> int:
         name=args.name,
         sidecar=args.sidecar,
         jpeg_quality=args.jpeg_quality,
+        durable=args.durable,
     )
     entries = list(progress(results, desc="export"))
     write_report(args.report, entries)

@@ -14,7 +14,8 @@ import argparse
 import json
 from pathlib import Path
 
-from dicom_rewrite.errors import EXIT_OK, UsageError
+from dicom_rewrite.cli.common import EXIT_OK
+from dicom_rewrite.errors import UsageError
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

@@ -8,9 +8,9 @@ import re
 
 from dicom_rewrite import series as series_api
 from dicom_rewrite.batch import ReportEntry
-from dicom_rewrite.cli.common import progress, write_report
+from dicom_rewrite.cli.common import EXIT_OK, add_output_options, check_report_path, progress, write_report
 from dicom_rewrite.encode.syntax import TRANSFER_SYNTAXES
-from dicom_rewrite.errors import EXIT_OK, InputError, UsageError, one_line
+from dicom_rewrite.errors import InputError, UsageError, one_line
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -36,6 +36,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--transfer-syntax", choices=sorted(TRANSFER_SYNTAXES),
                    help="output transfer syntax (default explicit-vr-little-endian, or the profile's)")
     p.add_argument("--report", metavar="report.json", help="write a JSON report")
+    add_output_options(p)
 
 
 def _volume_index(text: str) -> int:
@@ -81,12 +82,13 @@ def run(args: argparse.Namespace) -> int:
     spacing = parse_spacing(args.spacing) if args.spacing is not None else None
     origin = parse_origin(args.origin) if args.origin is not None else None
     orientation = parse_orientation(args.orientation) if args.orientation is not None else None
+    check_report_path(args.report)
     try:
         result = series_api.write_series(
             args.volume, args.template, args.out, args.profile,
             spacing=spacing, origin=origin, orientation=orientation, key=args.key,
             volume_index=args.volume_index,
-            transfer_syntax=args.transfer_syntax,
+            transfer_syntax=args.transfer_syntax, durable=args.durable,
             progress=lambda outputs, n: progress(outputs, total=n, desc="series"),
         )
     except InputError as exc:  # the volume cannot be converted: report it, exit 1

@@ -116,6 +116,7 @@ def export(
     name: str | None = None,
     sidecar: bool = False,
     jpeg_quality: int = 90,
+    durable: bool = True,
 ) -> Iterator[dict[str, Any]]:
     """Export every image found in ``inputs`` under ``out_dir``.
 
@@ -123,7 +124,8 @@ def export(
     "error", ...}`` with ``status`` one of ``ok``, ``error`` (``error`` holds
     one line) or ``skipped`` (``reason`` says why: not DICOM, no pixel data,
     already exported). ``frames`` is ``"all"``, 1-based text (``"1,3-5"``) or
-    a sequence of 0-based indices; ``window_index`` is 0-based.
+    a sequence of 0-based indices; ``window_index`` is 0-based. ``durable``:
+    fsync files, and folders when the batch ends.
 
     Usage errors (bad format, window, template) raise
     :class:`~dicom_rewrite.errors.UsageError` before anything is written.
@@ -131,7 +133,7 @@ def export(
     _check_options(format, window, window_index, voi, voi_function, jpeg_quality)
     template = NameTemplate.parse(name)
     selected = parse_frames(frames)
-    sink = FolderSink(out_dir, companions=(".json",) if sidecar else ())
+    sink = FolderSink(out_dir, companions=(".json",) if sidecar else (), durable=durable)
     voi_options = {
         "window": window,
         "window_index": window_index,
@@ -156,8 +158,11 @@ def _export_batch(inputs: Iterable[str | Path], job: _Export) -> Iterator[dict[s
         done.add(key)
         return job.one(source)
 
-    for entry in run_batch(walk(inputs, dicomdir=dicomdir_members), make):
-        yield entry.as_dict()
+    try:
+        for entry in run_batch(walk(inputs, dicomdir=dicomdir_members), make):
+            yield entry.as_dict()
+    finally:
+        job.sink.close()
 
 
 @dataclass(frozen=True)

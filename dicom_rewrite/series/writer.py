@@ -299,17 +299,19 @@ def write_series(volume: str | Path | np.ndarray | Volume,
                  overwrite: bool = False,
                  progress: Callable[[Iterator[Rendered], int], Iterator[Rendered]] | None = None,
                  volume_index: int | None = None,
+                 durable: bool = True,
                  ) -> SeriesResult:
     """Write the series into ``out_dir`` as ``<stem>_NNNN.dcm`` (one per
     slice, atomically; ``<stem>_vNNNN_NNNN.dcm`` for a volume of a 4-D NIfTI
     file). If a write fails, the files of this run are removed and the error
-    is raised: a series is never left half-written."""
+    is raised: a series is never left half-written. ``durable``: fsync each
+    file, and the folder at the end."""
     writer = prepare_series(volume, template, profile, geometry=geometry, spacing=spacing,
                             origin=origin, orientation=orientation, key=key,
                             transfer_syntax=transfer_syntax, volume_index=volume_index)
     n = writer.volume.shape[0]
     width = max(4, len(str(n)))
-    sink = FolderSink(out_dir, overwrite=overwrite)
+    sink = FolderSink(out_dir, overwrite=overwrite, durable=durable)
     stem = sanitise_component(writer.stem, "volume")
     result = SeriesResult(writer.volume.source, geometry=writer.geometry, encoding=writer.encoding,
                           notes=writer.notes())
@@ -326,5 +328,6 @@ def write_series(volume: str | Path | np.ndarray | Volume,
     except BaseException:
         sink.discard(result.outputs)  # a series is never left half-written
         raise
+    sink.close()
     result.notes.extend(notes)
     return result
