@@ -38,7 +38,6 @@ from dicom_rewrite.core.uids import UidMap
 from dicom_rewrite.encode import fastpath as stamp
 from dicom_rewrite.encode import syntax
 from dicom_rewrite.encode.writer import Buffer, DatasetWriter
-from dicom_rewrite.engine.completion import UNPAIRED_BODY_PARTS as UNPAIRED_BODY_PARTS  # re-export
 from dicom_rewrite.engine.completion import (
     complete_iod,
     drop_outside_iod,
