@@ -40,7 +40,6 @@ GRAY_FILES = [f for f in FILES if grayscale(f[2])]
 KINDS = ("gray8", "gray16", "rgb", "rgba", "photo")
 IMAGE_NAMES = {"gray8": "gray8.png", "gray16": "gray16.png", "rgb": "rgb.png", "rgba": "rgba.png",
                "photo": "photo.jpg"}
-CLI = [sys.executable, "-m", "dicom_rewrite"]
 
 #: attributes whose template values must not reach an output
 IDENTITY_KEYWORDS = (
@@ -306,24 +305,69 @@ def test_annotate_gsps_valid(tmp_path, fid, src):
 
 # --- the command line -----------------------------------------------------------
 
-def _cli_params() -> list:
-    return [param("cli", fid, fid, path) for fid, path, _ in FILES]
+#: runs the command line's entry point on every (command, arguments) of a JSON
+#: list, in one child process (one interpreter start instead of one per run),
+#: as ``dicom-rewrite`` would: stderr captured, SystemExit as the exit code
+_DRIVER = r"""
+import contextlib, io, json, sys, traceback
+from dicom_rewrite.cli import main
+results = []
+for args in json.load(open(sys.argv[1])):
+    err, out = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(out):
+        try:
+            rc = main(args)
+        except SystemExit as exc:
+            rc = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        except BaseException:
+            traceback.print_exc()
+            rc = 1
+    results.append({"rc": rc, "stderr": err.getvalue(), "stdout": out.getvalue()})
+json.dump(results, open(sys.argv[2], "w"))
+"""
 
 
-@pytest.mark.parametrize("fid,src", _cli_params())
-def test_cli_never_prints_a_traceback(tmp_path, images, fid, src):
-    folder, _ = images
-    runs = {
-        "convert": ["convert", str(folder / "gray8.png"), "--template", str(src), "--out", str(tmp_path / "c"),
+def _cli_runs(src: Path, folder: Path, out: Path) -> dict[str, list[str]]:
+    return {
+        "convert": ["convert", str(folder / "gray8.png"), "--template", str(src), "--out", str(out / "c"),
                     "--no-fsync"],
-        "export": ["export", str(src), "--out", str(tmp_path / "e")],
-        "annotate": ["annotate", str(src), "--box", "1,1,4,4", "--label", "x", "--gsps", "--out",
-                     str(tmp_path / "a")],
+        "export": ["export", str(src), "--out", str(out / "e")],
+        "annotate": ["annotate", str(src), "--box", "1,1,4,4", "--label", "x", "--gsps", "--out", str(out / "a")],
     }
+
+
+@pytest.fixture(scope="module")
+def cli_results(tmp_path_factory, images, request) -> dict[tuple[str, str], dict]:
+    """Every command on every corpus file selected in this session, run once."""
+    import json
+
+    folder, _ = images
+    root = tmp_path_factory.mktemp("corpus_cli")
+    wanted = sorted({item.callspec.params["fid"] for item in request.session.items
+                     if item.originalname == "test_cli_never_prints_a_traceback"})
+    keys, runs = [], []
+    for fid, path, _ in FILES:
+        if fid in wanted:
+            for name, args in _cli_runs(path, folder, root / fid).items():
+                keys.append((fid, name))
+                runs.append(args)
+    (root / "runs.json").write_text(json.dumps(runs))
+    subprocess.run([sys.executable, "-c", _DRIVER, str(root / "runs.json"), str(root / "results.json")],
+                   check=True, timeout=1200, cwd=root)
+    return dict(zip(keys, json.loads((root / "results.json").read_text())))
+
+
+def _cli_params() -> list:
+    return [param("cli", fid, fid) for fid, _, _ in FILES]
+
+
+@pytest.mark.parametrize("fid", _cli_params())
+def test_cli_never_prints_a_traceback(cli_results, fid):
     problems = []
-    for name, args in runs.items():
-        proc = subprocess.run([*CLI, *args], capture_output=True, text=True, errors="replace", timeout=300)
-        if "Traceback" in proc.stderr or "Traceback" in proc.stdout or proc.returncode not in (0, 1, 2):
-            tail = (proc.stderr.strip().splitlines() or [""])[-1]
-            problems.append(f"{name}: exit {proc.returncode}: {tail}")
+    for name in ("convert", "export", "annotate"):
+        res = cli_results[(fid, name)]
+        text = res["stderr"] + res["stdout"]
+        if "Traceback" in text or res["rc"] not in (0, 1, 2):
+            tail = (res["stderr"].strip().splitlines() or [""])[-1]
+            problems.append(f"{name}: exit {res['rc']}: {tail}")
     assert not problems, "\n".join(problems)
