@@ -38,549 +38,69 @@ from __future__ import annotations
 import difflib
 import functools
 import json
-import math
 import os
-import re
-import string
-from collections.abc import Collection, Iterable, Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
-from enum import Enum
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
 import yaml
-from pydicom import config as pydicom_config
 from pydicom.datadict import (
     dictionary_description,
     dictionary_is_retired,
     dictionary_VM,
-    dictionary_VR,
     keyword_dict,
-    keyword_for_tag,
     private_dictionary_VR,
 )
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 from pydicom.tag import Tag
-from pydicom.valuerep import VALIDATORS, validate_value
 
 from dicom_rewrite.core.scrub import IDENTITY_TAGS, STALE_PIXEL_TAGS, Change
-from dicom_rewrite.core.uids import check_root, is_valid_uid
+from dicom_rewrite.core.uids import check_root
+from dicom_rewrite.encode.syntax import resolve
 from dicom_rewrite.errors import DicomRewriteError, InputError, ProfileError
-
-SCHEMA_VERSION = "1"
-
-
-class Identity(str, Enum):
-    STRIP = "strip"
-    KEEP = "keep"
-
-
-class UidMode(str, Enum):
-    NEW = "new"
-    KEEP = "keep"
-    HASH = "hash"
-
-
-class SopClassMode(str, Enum):
-    AUTO = "auto"
-    KEEP = "keep"
-    SECONDARY_CAPTURE = "secondary-capture"
-
-
-class Action(str, Enum):
-    """The tag rules, in the order they apply (``keep`` acts in the engine's
-    identity strip, before all of them)."""
-
-    KEEP = "keep"
-    REMOVE = "remove"
-    BLANK = "blank"
-    DEFAULT = "default"
-    SET = "set"
-
-
-#: order of application of :meth:`Profile.apply`
-APPLY_ORDER = (Action.REMOVE, Action.BLANK, Action.DEFAULT, Action.SET)
+from dicom_rewrite.profile.model import (
+    APPLY_ORDER,
+    SCHEMA_VERSION,
+    Action,
+    Context,
+    Identity,
+    Origin,
+    PixelPolicy,
+    SopClassMode,
+    UidMode,
+    UidPolicy,
+)
+from dicom_rewrite.profile.paths import TAG_PATTERN, Elem, ItemIndexError, PrivateTag, TagPath, parse_tag
+from dicom_rewrite.profile.paths import elem_text as _elem_text
+from dicom_rewrite.profile.paths import find_tag as _find_tag
+from dicom_rewrite.profile.paths import items as _path_items
+from dicom_rewrite.profile.paths import make_tag as _make_tag
+from dicom_rewrite.profile.policy import UID_LEVEL_TAGS
+from dicom_rewrite.profile.policy import engine_owned as _engine_owned
+from dicom_rewrite.profile.scrub import remove_private as _remove_private
+from dicom_rewrite.profile.templating import (
+    PER_OUTPUT_VARIABLES,
+    Template,
+    parse_template,
+    sample_values,
+    template_keyword,
+    template_variables,
+)
+from dicom_rewrite.profile.vr import SINGLE_TEXT as _SINGLE_TEXT
+from dicom_rewrite.profile.vr import convert_value, settable
+from dicom_rewrite.profile.vr import pick_vr as _pick_vr
+from dicom_rewrite.profile.vr import tag_vr as _vr
+from dicom_rewrite.profile.vr import vm_allows as _vm_allows
 
 #: words that stand for a group of tags in ``remove``/``keep``
 WORDS = {"private": (Action.REMOVE, Action.KEEP), "overlays": (Action.REMOVE,),
          "curves": (Action.REMOVE,)}
 
 
-@dataclass(frozen=True)
-class UidPolicy:
-    root: str | None = None
-    key: bytes | None = None
-    study: UidMode = UidMode.NEW
-    series: UidMode = UidMode.NEW
-    instance: UidMode = UidMode.NEW
-    frame_of_reference: UidMode = UidMode.NEW
-
-
-@dataclass(frozen=True)
-class PixelPolicy:
-    transfer_syntax: str = "explicit-vr-little-endian"
-    sop_class: SopClassMode = SopClassMode.AUTO
-
-
-@dataclass(frozen=True)
-class Context:
-    """What value templates in a profile may refer to, for one output."""
-
-    stem: str
-    name: str
-    index: int
-    started: datetime
-    template: Dataset
-
-    @property
-    def date(self) -> str:
-        return self.started.strftime("%Y%m%d")
-
-    @property
-    def time(self) -> str:
-        return self.started.strftime("%H%M%S")
-
-
-# ---------------------------------------------------------------- tags
-
-@dataclass(frozen=True)
-class PrivateTag:
-    """A private element addressed by its creator: ``(gggg,"Creator",ee)``."""
-
-    group: int
-    creator: str
-    element: int  # 0x00-0xFF, the offset inside the creator's block
-
-    def __str__(self) -> str:
-        return f'({self.group:04X},"{self.creator}",{self.element:02X})'
-
-
-Elem = Union[int, PrivateTag]
-
-
-@dataclass(frozen=True)
-class TagPath:
-    """``Seq[i].Seq2[*].Attr``: sequence steps (index ``None`` is ``*``) and
-    the leaf element."""
-
-    steps: tuple[tuple[Elem, int | None], ...]
-    leaf: Elem
-
-    @property
-    def top(self) -> Elem:
-        return self.steps[0][0] if self.steps else self.leaf
-
-    def __str__(self) -> str:
-        parts = [f"{_elem_text(e)}[{'*' if i is None else i}]" for e, i in self.steps]
-        return ".".join([*parts, _elem_text(self.leaf)])
-
-
-def _elem_text(e: Elem) -> str:
-    if isinstance(e, PrivateTag):
-        return str(e)
-    return keyword_for_tag(e) or f"({e >> 16:04X},{e & 0xFFFF:04X})"
-
-
-_STEP = re.compile(
-    r"""(?:(?P<kw>[A-Za-z][A-Za-z0-9]*)
-         |\(\s*(?P<g>[0-9A-Fa-f]{4})\s*,\s*(?P<e>[0-9A-Fa-f]{4})\s*\)
-         |\(\s*(?P<pg>[0-9A-Fa-f]{4})\s*,\s*"(?P<creator>[^"\\]{1,64})"\s*,\s*(?P<pe>[0-9A-Fa-f]{2})\s*\))
-        (?:\[(?P<idx>[0-9]+|\*)\])?""",
-    re.X,
-)
-
-#: what a tag looks like, for the JSON Schema
-TAG_PATTERN = (
-    r'^(([A-Za-z][A-Za-z0-9]*|\([0-9A-Fa-f]{4},[0-9A-Fa-f]{4}\)|\([0-9A-Fa-f]{4},"[^"\\]+",'
-    r'[0-9A-Fa-f]{2}\))(\[([0-9]+|\*)\])?\.)*([A-Za-z][A-Za-z0-9]*|\([0-9A-Fa-f]{4},'
-    r'[0-9A-Fa-f]{4}\)|\([0-9A-Fa-f]{4},"[^"\\]+",[0-9A-Fa-f]{2}\))$'
-)
-
-
-def suggest_keyword(word: str) -> str:
-    """`` (did you mean 'X'?)`` for a misspelt keyword, or ``""``."""
-    lowered = {k.lower(): k for k in keyword_dict}
-    if word.lower() in lowered:
-        return f"; did you mean {lowered[word.lower()]!r}?"
-    close = difflib.get_close_matches(word, list(keyword_dict), n=1, cutoff=0.75)
-    return f"; did you mean {close[0]!r}?" if close else ""
-
-
-def parse_tag(text: str) -> TagPath:
-    """Parse a tag or tag path; raise ``ValueError`` with the reason."""
-    text = text.strip()
-    if not text:
-        raise ValueError("empty tag")
-    # read the structure first, then resolve the names
-    matches: list[re.Match[str]] = []
-    pos = 0
-    while True:
-        m = _STEP.match(text, pos)
-        if not m:
-            raise ValueError(
-                f"cannot read {text!r} at {text[pos:]!r}: a tag is a keyword, (gggg,eeee), "
-                '(gggg,"Creator",ee) or a path Seq[0].Keyword / Seq[*].Keyword'
-            )
-        matches.append(m)
-        pos = m.end()
-        if pos == len(text):
-            break
-        if text[pos] != "." or pos + 1 == len(text):
-            raise ValueError(f"cannot read {text!r} at {text[pos:]!r}")
-        pos += 1
-    steps: list[tuple[Elem, int | None]] = []
-    for m in matches[:-1]:
-        elem = _parse_elem(m)
-        if m["idx"] is None:
-            raise ValueError(
-                f"{_elem_text(elem)} in {text!r} needs an item index ([0], [1], ... or [*])"
-            )
-        if isinstance(elem, int) and _vr(elem) != "SQ":
-            raise ValueError(f"{_elem_text(elem)} in {text!r} is not a sequence")
-        steps.append((elem, None if m["idx"] == "*" else int(m["idx"])))
-    last = matches[-1]
-    leaf = _parse_elem(last)
-    if last["idx"] is not None:
-        raise ValueError(f"{text!r} ends with an item index; name an attribute of the item")
-    return TagPath(tuple(steps), leaf)
-
-
-def _parse_elem(m: re.Match[str]) -> Elem:
-    if m["kw"]:
-        kw = m["kw"]
-        if kw not in keyword_dict:
-            raise ValueError(f"unknown keyword {kw!r}{suggest_keyword(kw)}")
-        return int(keyword_dict[kw])
-    if m["creator"] is not None:
-        group, element = int(m["pg"], 16), int(m["pe"], 16)
-        if group % 2 == 0 or group < 0x0009:
-            raise ValueError(f"group {group:04X} of {m.group(0)!r} is not a private group")
-        return PrivateTag(group, m["creator"], element)
-    tag = (int(m["g"], 16) << 16) | int(m["e"], 16)
-    group = tag >> 16
-    if group % 2:
-        raise ValueError(
-            f"{m.group(0)} is a private tag; address it with its creator as "
-            f'({group:04X},"Creator",{tag & 0xFF:02X})'
-        )
-    if tag & 0xFFFF == 0:
-        raise ValueError(f"{m.group(0)} is a group length, written by the encoder")
-    try:
-        dictionary_VR(tag)
-    except KeyError:
-        raise ValueError(f"{m.group(0)} is not in the DICOM dictionary") from None
-    return tag
-
-
-def _vr(tag: int) -> str:
-    try:
-        return str(dictionary_VR(tag))
-    except KeyError:
-        return "UN"
-
-
-# ------------------------------------------------------- engine-owned tags
-
-#: Attributes the engine writes from the pixels or owns outright; a profile
-#: may not set, default, blank or remove them (PS3.3 C.7.6.3 Image Pixel,
-#: C.11 LUTs, C.12.1 SOP Common, PS3.10 7.1 File Meta).
-ENGINE_OWNED_KEYWORDS: tuple[str, ...] = (
-    "SOPClassUID", "SOPInstanceUID",
-    "SamplesPerPixel", "PhotometricInterpretation", "PlanarConfiguration", "Rows", "Columns",
-    "PixelAspectRatio", "BitsAllocated", "BitsStored", "HighBit", "PixelRepresentation",
-    "SmallestImagePixelValue", "LargestImagePixelValue", "PixelPaddingRangeLimit",
-    "PixelPaddingValue", "RedPaletteColorLookupTableDescriptor",
-    "GreenPaletteColorLookupTableDescriptor", "BluePaletteColorLookupTableDescriptor",
-    "RedPaletteColorLookupTableData", "GreenPaletteColorLookupTableData",
-    "BluePaletteColorLookupTableData", "ICCProfile", "ColorSpace", "PixelDataProviderURL",
-    "ExtendedOffsetTable", "ExtendedOffsetTableLengths", "PixelData", "FloatPixelData",
-    "DoubleFloatPixelData", "NumberOfFrames", "FrameIncrementPointer",
-    "RescaleSlope", "RescaleIntercept", "RescaleType", "PresentationLUTShape",
-    "ModalityLUTSequence", "LossyImageCompression", "LossyImageCompressionRatio",
-    "LossyImageCompressionMethod", "DataSetTrailingPadding",
-)
-ENGINE_OWNED = frozenset(int(keyword_dict[k]) for k in ENGINE_OWNED_KEYWORDS)
-
-#: UID levels the ``uids`` section owns: ``set``/``default`` may give them a
-#: value, but ``remove``/``blank`` would leave a Type 1 attribute empty.
-UID_LEVEL_TAGS = frozenset(
-    int(keyword_dict[k]) for k in ("StudyInstanceUID", "SeriesInstanceUID", "FrameOfReferenceUID")
-)
-
-
-def _engine_owned(tag: int) -> bool:
-    group = tag >> 16
-    return tag in ENGINE_OWNED or group in (0x0000, 0x0002, 0x7FE0)
-
-
-# -------------------------------------------------------------- VR values
-
-_TEXT_MAX = {"AE": 16, "CS": 16, "SH": 16, "LO": 64, "ST": 1024, "LT": 10240, "UC": None,
-             "UT": None, "UR": None, "PN": None, "AS": 4, "DA": 8, "TM": 16, "DT": 26,
-             "IS": 12, "DS": 16, "UI": 64}
-_INT_RANGE = {"US": (0, 0xFFFF), "SS": (-0x8000, 0x7FFF), "UL": (0, 0xFFFFFFFF),
-              "SL": (-0x80000000, 0x7FFFFFFF), "UV": (0, 2**64 - 1), "SV": (-(2**63), 2**63 - 1)}
-_FLOAT_VRS = ("FL", "FD")
-#: VRs whose values are never split on backslash (PS3.5 6.2: VM is always 1)
-_SINGLE_TEXT = ("LT", "ST", "UT", "UR")
-_BINARY = ("OB", "OW", "OF", "OD", "OL", "OV", "UN", "AT", "SQ")
-
-_DA = re.compile(r"^\d{8}$")
-_TM = re.compile(r"^(\d{2})(?:(\d{2})(?:(\d{2})(?:\.(\d{1,6}))?)?)?$")
-_DT = re.compile(
-    r"^(\d{4})(?:(\d{2})(?:(\d{2})(?:(\d{2})(?:(\d{2})(?:(\d{2})(?:\.(\d{1,6}))?)?)?)?)?)?"
-    r"([+-]\d{4})?$"
-)
-_IS = re.compile(r"^\s*[+-]?\d+\s*$")
-_DS = re.compile(r"^\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*$")
-_CS = re.compile(r"^[A-Z0-9 _]*$")
-_AS = re.compile(r"^\d{3}[DWMY]$")
-
-
-def _check_time(hh: str, mm: str | None, ss: str | None) -> bool:
-    return int(hh) < 24 and (mm is None or int(mm) < 60) and (ss is None or int(ss) < 61)
-
-
-def convert_value(vr: str, text: str) -> Any:
-    """One YAML text value -> the Python value for an element of ``vr``.
-
-    Raises ``ValueError`` naming the rule broken (PS3.5 Table 6.2-1)."""
-    if vr in _INT_RANGE:
-        if not _IS.match(text):
-            raise ValueError(f"{text!r} is not an integer")
-        n = int(text)
-        lo, hi = _INT_RANGE[vr]
-        if not lo <= n <= hi:
-            raise ValueError(f"{n} is outside the {vr} range {lo}..{hi}")
-        return n
-    if vr in _FLOAT_VRS:
-        try:
-            f = float(text)
-        except ValueError:
-            raise ValueError(f"{text!r} is not a number") from None
-        if not math.isfinite(f):
-            raise ValueError(f"{text!r} is not a finite number")
-        return f
-    if vr in _BINARY:
-        raise ValueError(f"elements of VR {vr} cannot be given a value in a profile")
-    if vr not in _TEXT_MAX:
-        raise ValueError(f"VR {vr} is not supported")
-    _check_text(vr, text)
-    return text
-
-
-def _check_text(vr: str, text: str) -> None:
-    limit = _TEXT_MAX[vr]
-    if limit is not None and len(text) > limit:
-        raise ValueError(f"{text!r} is {len(text)} characters, {vr} allows at most {limit}")
-    allowed_ctl = "\r\n\f\t\x1b" if vr in ("LT", "ST", "UT") else "\x1b"
-    if any((ord(c) < 0x20 and c not in allowed_ctl) or ord(c) == 0x7F for c in text):
-        raise ValueError(f"{text!r} contains control characters, not allowed in {vr}")
-    if vr not in _SINGLE_TEXT and "\\" in text:
-        raise ValueError(f"{text!r} contains a backslash, the DICOM value separator")
-    if vr in ("CS", "DA", "TM", "DT", "IS", "DS", "UI", "AS", "AE") and not text.isascii():
-        raise ValueError(f"{text!r} is not ASCII, which {vr} requires")
-    if text == "":
-        return
-    if vr == "CS" and not _CS.match(text):
-        raise ValueError(f"{text!r}: CS allows only A-Z, 0-9, space and underscore")
-    elif vr == "DA":
-        if not _DA.match(text):
-            raise ValueError(f"{text!r} is not a date YYYYMMDD")
-        try:
-            datetime.strptime(text, "%Y%m%d")
-        except ValueError:
-            raise ValueError(f"{text!r} is not a valid date") from None
-    elif vr == "TM":
-        m = _TM.match(text)
-        if not m or not _check_time(m[1], m[2], m[3]):
-            raise ValueError(f"{text!r} is not a time HHMMSS.FFFFFF")
-    elif vr == "DT":
-        m = _DT.match(text)
-        ok = bool(m)
-        if m:
-            try:
-                datetime.strptime(m[1] + (m[2] or "01") + (m[3] or "01"), "%Y%m%d")
-            except ValueError:
-                ok = False
-            if m[4] and not _check_time(m[4], m[5], m[6]):
-                ok = False
-        if not ok:
-            raise ValueError(f"{text!r} is not a date-time YYYYMMDDHHMMSS.FFFFFF&ZZXX")
-    elif vr == "IS":
-        if not _IS.match(text):
-            raise ValueError(f"{text!r} is not an integer string")
-        if not -(2**31) <= int(text) <= 2**31 - 1:
-            raise ValueError(f"{text!r} is outside the IS range -2^31..2^31-1")
-    elif vr == "DS":
-        if not _DS.match(text) or not math.isfinite(float(text)):
-            raise ValueError(f"{text!r} is not a decimal string")
-    elif vr == "UI":
-        if not is_valid_uid(text):
-            raise ValueError(
-                f"{text!r} is not a UID (digits and dots, no leading zeros, at most 64)"
-            )
-    elif vr == "AS":
-        if not _AS.match(text):
-            raise ValueError(f"{text!r} is not an age nnnD/W/M/Y")
-    elif vr == "PN":
-        groups = text.split("=")
-        if len(groups) > 3:
-            raise ValueError(f"{text!r} has {len(groups)} component groups, PN allows 3")
-        for g in groups:
-            if len(g.split("^")) > 5:
-                raise ValueError(f"{text!r} has more than 5 name components in a group")
-            if len(g) > 64:
-                raise ValueError(f"{text!r}: a PN component group is at most 64 characters")
-    if vr in VALIDATORS:
-        try:
-            validate_value(vr, text, pydicom_config.RAISE)
-        except ValueError as exc:
-            raise ValueError(" ".join(str(exc).split())) from None
-
-
-def _vm_allows(vm: str, n: int) -> bool:
-    m = re.fullmatch(r"(\d+)(?:-(\d*)n|-(\d+))?", vm or "")
-    if not m:
-        return True
-    lo = int(m[1])
-    if m[3]:
-        return lo <= n <= int(m[3])
-    if vm.endswith("n"):
-        step = int(m[2]) if m[2] else 1
-        return n >= lo and n % step == 0
-    return n == lo
-
-
-def _pick_vr(vr: str, texts: list[str]) -> str:
-    """Resolve ambiguous dictionary VRs (``US or SS``) for the given values."""
-    if " or " not in vr:
-        return vr
-    options = [v.strip() for v in vr.split(" or ")]
-    if "SS" in options and any(t.strip().startswith("-") for t in texts):
-        return "SS"
-    text_like = [v for v in options if v not in _BINARY]
-    return text_like[0] if text_like else options[0]
-
-
-# -------------------------------------------------------- value templates
-
-VARIABLES = ("stem", "name", "index", "date", "time")
-#: the variables whose value differs between the outputs of one batch
-PER_OUTPUT_VARIABLES = frozenset({"stem", "name", "index"})
-_TEMPLATE_FIELD = re.compile(r"^template\.([A-Za-z][A-Za-z0-9]*)$")
-_NUMERIC_VRS = {"IS": int, "US": int, "SS": int, "UL": int, "SL": int, "UV": int, "SV": int,
-                "DS": float, "FL": float, "FD": float}
-
-
-@dataclass(frozen=True)
-class Template:
-    """A parsed value template: literal text and ``(field, spec)`` pieces."""
-
-    pieces: tuple[tuple[str, str | None, str], ...]  # (literal, field or None, spec)
-
-    @property
-    def fields(self) -> tuple[str, ...]:
-        return tuple(f for _lit, f, _spec in self.pieces if f is not None)
-
-    @property
-    def is_literal(self) -> bool:
-        return not self.fields
-
-    def render(self, values: dict[str, Any]) -> str:
-        out = []
-        for literal, name, spec in self.pieces:
-            out.append(literal)
-            if name is not None:
-                out.append(format(values[name], spec))
-        return "".join(out)
-
-
-def parse_template(text: str) -> Template:
-    """Parse ``text`` with :class:`string.Formatter` and accept only the
-    closed set of variables; raise ``ValueError`` otherwise. Rendering never
-    calls ``str.format``, so no attribute or item traversal is possible."""
-    pieces: list[tuple[str, str | None, str]] = []
-    try:
-        parsed = list(string.Formatter().parse(text))
-    except ValueError as exc:
-        raise ValueError(f"{text!r}: {exc} (write {{{{ and }}}} for literal braces)") from None
-    for literal, name, spec, conversion in parsed:
-        if name is None:
-            pieces.append((literal, None, ""))
-            continue
-        assert spec is not None  # a replacement field always has a spec, "" if none was given
-        if conversion is not None:
-            raise ValueError(f"{{{name}!{conversion}}}: conversions (!r, !s, !a) are not allowed")
-        if spec and ("{" in spec or "}" in spec):
-            raise ValueError(f"{{{name}:{spec}}}: nested fields in a format spec are not allowed")
-        if name not in VARIABLES:
-            m = _TEMPLATE_FIELD.match(name)
-            if not m:
-                raise ValueError(
-                    f"{{{name}}} is not a variable; use {{stem}}, {{name}}, {{index}}, "
-                    "{date}, {time} or {template.Keyword}"
-                )
-            if m[1] not in keyword_dict:
-                raise ValueError(f"{{{name}}}: unknown keyword {m[1]!r}{suggest_keyword(m[1])}")
-        sample = _sample_value(name)
-        try:
-            format(sample, spec)
-        except (ValueError, TypeError) as exc:
-            raise ValueError(f"{{{name}:{spec}}}: bad format spec ({exc})") from None
-        pieces.append((literal, name, spec))
-    return Template(tuple(pieces))
-
-
-def _sample_value(name: str) -> Any:
-    if name == "index":
-        return 1
-    m = _TEMPLATE_FIELD.match(name)
-    if m:
-        return _NUMERIC_VRS.get(_vr(int(keyword_dict[m[1]])).split(" ")[0], str)()
-    return {"stem": "sample", "name": "sample.png", "date": "20000101", "time": "000000"}[name]
-
-
-def template_variables(ctx: Context, fields: Iterable[str]) -> dict[str, Any]:
-    values: dict[str, Any] = {}
-    for name in fields:
-        if name in VARIABLES:
-            values[name] = getattr(ctx, name)  # date and time are formatted on demand
-            continue
-        m = _TEMPLATE_FIELD.match(name)
-        if not m:
-            continue
-        tag = int(keyword_dict[m[1]])
-        elem = ctx.template.get(tag)
-        raw = None if elem is None else elem.value
-        kind = _NUMERIC_VRS.get(_vr(tag).split(" ")[0], str)
-        if raw is None or raw == "":
-            values[name] = "" if kind is str else ""
-        elif isinstance(raw, (list, tuple)) or getattr(elem, "VM", 1) > 1:
-            values[name] = "\\".join(str(v) for v in raw)
-        elif kind is str:
-            values[name] = str(raw)
-        else:
-            try:
-                values[name] = kind(raw)
-            except (TypeError, ValueError):
-                values[name] = str(raw)
-    return values
-
-
 # ------------------------------------------------------------------ rules
-
-@dataclass(frozen=True)
-class Origin:
-    file: str
-    line: int
-
-    def __str__(self) -> str:
-        return f"{self.file}:{self.line}"
-
 
 @dataclass(frozen=True)
 class Rule:
@@ -613,7 +133,7 @@ class Rule:
         texts: list[str] = []
         for tpl in self.templates:
             if ctx is None:
-                rendered = tpl.render({f: _sample_value(f) for f in tpl.fields})
+                rendered = tpl.render(sample_values(tpl.fields))
             else:
                 try:
                     rendered = tpl.render(template_variables(ctx, tpl.fields))
@@ -634,11 +154,15 @@ class Rule:
         path = self.target
         create = self.action is not Action.REMOVE
         changed = False
-        for item in _items(ds, path.steps, create=create and not _has_star(path), rule=self):
+        try:
+            found = _path_items(ds, path.steps, create=create and not path.has_star)
+        except ItemIndexError as exc:
+            raise InputError(f"{self.where()}: {exc}") from None
+        for item in found:
             changed |= self._apply_leaf(item, path.leaf, ctx)
         if not changed:
             return []
-        top = _resolved_top(ds, path.top)
+        top = _find_tag(ds, path.top)
         if top is None:
             return []
         if self.action is Action.REMOVE and path.steps:
@@ -693,66 +217,6 @@ class Rule:
         return _vr(tag)
 
 
-def _has_star(path: TagPath) -> bool:
-    return any(i is None for _e, i in path.steps)
-
-
-def _find_tag(ds: Dataset, elem: Elem) -> int | None:
-    """The tag of ``elem`` in ``ds`` (private: through its creator's block),
-    or None when its private creator is absent."""
-    if isinstance(elem, int):
-        return elem
-    try:
-        return int(ds.private_block(elem.group, elem.creator).get_tag(elem.element))
-    except KeyError:
-        return None
-
-
-def _make_tag(ds: Dataset, elem: Elem) -> int:
-    if isinstance(elem, int):
-        return elem
-    return int(ds.private_block(elem.group, elem.creator, create=True).get_tag(elem.element))
-
-
-def _resolved_top(ds: Dataset, elem: Elem) -> int | None:
-    tag = _find_tag(ds, elem)
-    return tag if tag is not None else None
-
-
-def _items(ds: Dataset, steps: tuple[tuple[Elem, int | None], ...], *, create: bool,
-           rule: Rule) -> list[Dataset]:
-    current = [ds]
-    for elem, idx in steps:
-        nxt: list[Dataset] = []
-        for d in current:
-            tag = _find_tag(d, elem)
-            if tag is None or tag not in d:
-                if not create or idx is None:
-                    continue
-                tag = _make_tag(d, elem)
-                d.add(DataElement(tag, "SQ", Sequence()))
-            de = d[tag]
-            if de.VR != "SQ":
-                continue
-            if de.value is None:
-                de.value = Sequence()
-            seq = de.value
-            if idx is None:
-                nxt.extend(seq)
-            elif idx < len(seq):
-                nxt.append(seq[idx])
-            elif create and idx == len(seq):
-                seq.append(Dataset())
-                nxt.append(seq[idx])
-            elif create:
-                raise InputError(
-                    f"{rule.where()}: {_elem_text(elem)} has {len(seq)} item(s); "
-                    f"item [{idx}] can only be created after item [{len(seq) - 1}]"
-                )
-        current = nxt
-    return current
-
-
 def _drop_emptied_items(ds: Dataset, path: TagPath) -> None:
     from dicom_rewrite.core.scrub import drop_empty_sequences
 
@@ -764,48 +228,6 @@ def _drop_emptied_items(ds: Dataset, path: TagPath) -> None:
     drop_empty_sequences(wrapper)
     if tag not in wrapper:
         del ds[tag]
-
-
-# ------------------------------------------------------------- private
-
-def _remove_private(ds: Dataset, keep_tags: frozenset[int],
-                    keep: frozenset[tuple[int, str, int]]) -> list[Change]:
-    """Remove private elements at every depth except the kept ones (a kept
-    element keeps its whole value, and its creator element)."""
-    changes: list[Change] = []
-    creators: dict[tuple[int, int], str] = {}
-    for elem in ds:
-        t = int(elem.tag)
-        if (t >> 16) % 2 and 0x10 <= (t & 0xFFFF) <= 0xFF:
-            creators[(t >> 16, t & 0xFF)] = str(elem.value or "")
-    kept_blocks: set[tuple[int, int]] = set()
-    doomed: list[int] = []
-    for elem in ds:
-        t = int(elem.tag)
-        group = t >> 16
-        if not group % 2:
-            if elem.VR == "SQ" and elem.value:
-                for item in elem.value:
-                    changes += _remove_private(item, keep_tags, keep)
-            continue
-        low = t & 0xFFFF
-        if low < 0x1000:
-            continue  # creators: decided below
-        block = (group, low >> 8)
-        creator = creators.get(block)
-        if t in keep_tags or (creator is not None and (group, creator, low & 0xFF) in keep):
-            kept_blocks.add(block)
-            continue
-        doomed.append(t)
-    for elem in ds:
-        t = int(elem.tag)
-        if (t >> 16) % 2 and (t & 0xFFFF) < 0x1000 and t not in keep_tags:
-            if (t >> 16, t & 0xFF) not in kept_blocks or (t & 0xFFFF) < 0x10:
-                doomed.append(t)
-    for t in doomed:
-        del ds[t]
-        changes.append(Change(t, "removed", "private tags removed"))
-    return changes
 
 
 # --------------------------------------------------------------- profile
@@ -1077,8 +499,6 @@ def _parse_uids(f: _File, node: yaml.Node, own: _Parsed) -> None:
 
 
 def _parse_pixel(f: _File, node: yaml.Node, own: _Parsed) -> None:
-    from dicom_rewrite.encode.syntax import resolve
-
     for key, knode, vnode in f.mapping(node, "pixel"):
         if key not in PIXEL_KEYS:
             raise f.error(knode, f"pixel: unknown key {key!r} (allowed: {', '.join(PIXEL_KEYS)})")
@@ -1153,8 +573,7 @@ def _make_rule(f: _File, action: Action, text: str, origin: Origin,
             raise f.error(origin, f"{where}: a private value with its VR is written "
                           "{vr: LO, value: ...}")
         vr_override = f.scalar(fields["vr"], f"{where} vr").upper()
-        if vr_override not in _TEXT_MAX and vr_override not in _INT_RANGE \
-                and vr_override not in _FLOAT_VRS:
+        if not settable(vr_override):
             raise f.error(origin, f"{where}: VR {vr_override!r} cannot be given a value")
         vnode = fields["value"]
     if isinstance(vnode, yaml.SequenceNode):
@@ -1261,12 +680,11 @@ def _finalise(parsed: _Parsed, path: Path) -> Profile:
         for rule in rules:
             for tpl in rule.templates:
                 for name in tpl.fields:
-                    m = _TEMPLATE_FIELD.match(name)
-                    if m and int(keyword_dict[m[1]]) in IDENTITY_TAGS \
-                            and int(keyword_dict[m[1]]) not in keep_tags:
+                    kw = template_keyword(name)
+                    if kw and int(keyword_dict[kw]) in IDENTITY_TAGS and int(keyword_dict[kw]) not in keep_tags:
                         raise ProfileError(
                             f"{rule.where()}: {{{name}}} is a template identity value, which "
-                            f"identity: strip removes; add {m[1]} to keep, or use identity: keep"
+                            f"identity: strip removes; add {kw} to keep, or use identity: keep"
                         )
     desc = s["description"].value if "description" in s else None
     return Profile(

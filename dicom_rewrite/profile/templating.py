@@ -1,0 +1,145 @@
+"""Value templates: ``"ANON^{stem}"``, ``"{index:04d}"``, ``"{template.Modality}"``.
+
+A template is parsed once, with :class:`string.Formatter`, into literal
+text and fields from a closed set of variables; rendering formats each
+field's value with its spec and never calls ``str.format``, so no
+attribute or item traversal is possible.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, TypeAlias
+
+from pydicom.datadict import keyword_dict
+from pydicom.dataset import Dataset
+
+from dicom_rewrite.profile.model import Context
+from dicom_rewrite.profile.paths import suggest_keyword
+from dicom_rewrite.profile.vr import python_kind, tag_vr
+
+VARIABLES = ("stem", "name", "index", "date", "time")
+#: the variables whose value differs between the outputs of one batch
+PER_OUTPUT_VARIABLES = frozenset({"stem", "name", "index"})
+_TEMPLATE_FIELD = re.compile(r"^template\.([A-Za-z][A-Za-z0-9]*)$")
+_SAMPLES = {"stem": "sample", "name": "sample.png", "date": "20000101", "time": "000000"}
+
+Piece: TypeAlias = tuple[str, str | None, str]  # (literal, field or None, spec)
+
+
+@dataclass(frozen=True)
+class Template:
+    """A parsed value template: literal text and ``(field, spec)`` pieces."""
+
+    pieces: tuple[Piece, ...]
+
+    @property
+    def fields(self) -> tuple[str, ...]:
+        return tuple(f for _lit, f, _spec in self.pieces if f is not None)
+
+    @property
+    def is_literal(self) -> bool:
+        return not self.fields
+
+    def render(self, values: dict[str, Any]) -> str:
+        out = []
+        for literal, name, spec in self.pieces:
+            out.append(literal)
+            if name is not None:
+                out.append(format(values[name], spec))
+        return "".join(out)
+
+
+def template_keyword(name: str) -> str | None:
+    """``Modality`` for the field ``template.Modality``, else None."""
+    m = _TEMPLATE_FIELD.match(name)
+    return m[1] if m else None
+
+
+def parse_template(text: str) -> Template:
+    """Parse ``text`` with :class:`string.Formatter` and accept only the
+    closed set of variables; raise ``ValueError`` otherwise."""
+    try:
+        parsed = list(string.Formatter().parse(text))
+    except ValueError as exc:
+        raise ValueError(f"{text!r}: {exc} (write {{{{ and }}}} for literal braces)") from None
+    return Template(tuple(_piece(*p) for p in parsed))
+
+
+def _piece(literal: str, name: str | None, spec: str | None, conversion: str | None) -> Piece:
+    if name is None:
+        return (literal, None, "")
+    assert spec is not None  # a replacement field always has a spec, "" if none was given
+    if conversion is not None:
+        raise ValueError(f"{{{name}!{conversion}}}: conversions (!r, !s, !a) are not allowed")
+    if spec and ("{" in spec or "}" in spec):
+        raise ValueError(f"{{{name}:{spec}}}: nested fields in a format spec are not allowed")
+    _check_variable(name)
+    try:
+        format(sample_value(name), spec)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"{{{name}:{spec}}}: bad format spec ({exc})") from None
+    return (literal, name, spec)
+
+
+def _check_variable(name: str) -> None:
+    if name in VARIABLES:
+        return
+    keyword = template_keyword(name)
+    if keyword is None:
+        raise ValueError(
+            f"{{{name}}} is not a variable; use {{stem}}, {{name}}, {{index}}, "
+            "{date}, {time} or {template.Keyword}"
+        )
+    if keyword not in keyword_dict:
+        raise ValueError(f"{{{name}}}: unknown keyword {keyword!r}{suggest_keyword(keyword)}")
+
+
+def sample_value(name: str) -> Any:
+    """A value of the variable's type, to check format specs and values at
+    load time."""
+    if name == "index":
+        return 1
+    keyword = template_keyword(name)
+    if keyword is not None:
+        return python_kind(tag_vr(int(keyword_dict[keyword])))()
+    return _SAMPLES[name]
+
+
+def sample_values(fields: Iterable[str]) -> dict[str, Any]:
+    return {f: sample_value(f) for f in fields}
+
+
+def template_variables(ctx: Context, fields: Iterable[str]) -> dict[str, Any]:
+    """The values of ``fields`` for one output."""
+    values: dict[str, Any] = {}
+    for name in fields:
+        if name in VARIABLES:
+            values[name] = getattr(ctx, name)  # date and time are formatted on demand
+            continue
+        keyword = template_keyword(name)
+        if keyword is not None:
+            values[name] = _template_value(ctx.template, int(keyword_dict[keyword]))
+    return values
+
+
+def _template_value(template: Dataset, tag: int) -> Any:
+    """The template's value of ``tag``: text, or a number for numeric VRs
+    (so that ``{template.SeriesNumber:03d}`` formats); multiple values
+    joined with backslash."""
+    elem = template.get(tag)
+    raw = None if elem is None else elem.value
+    if raw is None or raw == "":
+        return ""
+    if isinstance(raw, (list, tuple)) or getattr(elem, "VM", 1) > 1:
+        return "\\".join(str(v) for v in raw)
+    kind = python_kind(tag_vr(tag))
+    if kind is str:
+        return str(raw)
+    try:
+        return kind(raw)
+    except (TypeError, ValueError):
+        return str(raw)
