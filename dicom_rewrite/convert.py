@@ -8,7 +8,7 @@ pipeline's sink.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path, PurePath
@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 import numpy as np
 from pydicom.dataset import Dataset
 
-from dicom_rewrite.batch import FolderSink, ReportEntry, Source, run_batch, walk
+from dicom_rewrite.batch import FolderSink, ReportEntry, Sink, Source, run_batch, walk
 from dicom_rewrite.core.diff import DiffRow, diff
 from dicom_rewrite.encode.writer import DatasetWriter
 from dicom_rewrite.engine.converter import Converter, Output, Rendered
@@ -141,7 +141,7 @@ def convert_batch(
 def convert_files(
     inputs: Iterable[str | Path],
     template: TemplateLike,
-    out_dir: str | Path,
+    out_dir: str | Path | None,
     profile: ProfileLike = None,
     *,
     transfer_syntax: str | None = None,
@@ -149,6 +149,7 @@ def convert_files(
     started: datetime | None = None,
     keep_tree: bool = False,
     durable: bool = True,
+    send_to: Sequence[Sink] = (),
 ) -> Iterator[dict[str, Any]]:
     """Convert and write: yields one report entry per input.
 
@@ -162,8 +163,17 @@ def convert_files(
     byte what :func:`convert_batch`'s datasets save as; outputs after the
     first of each kind of image are filled into its encoding
     (:meth:`Converter.render`). ``durable``: each file is fsynced before its
-    rename and the folders when the batch ends (off: scratch output)."""
-    sink = FolderSink(out_dir, overwrite=overwrite, durable=durable)
+    rename and the folders when the batch ends (off: scratch output).
+    ``send_to``: more destinations of every output (e.g. a
+    :class:`~dicom_rewrite.batch.pacs.DimseSink`); ``out_dir`` may then be
+    None (nothing kept locally). Each entry's ``destinations`` lists where
+    every output went, with the PACS's status."""
+    sinks: list[Sink] = list(send_to)
+    folder = FolderSink(out_dir, overwrite=overwrite, durable=durable) if out_dir is not None else None
+    if folder is not None:
+        sinks.insert(0, folder)
+    if not sinks:
+        raise UsageError("convert: no destination (give an output folder, or a PACS to send to)")
     writer = DatasetWriter()
     conv = Converter(as_template(template), as_profile(profile),
                      transfer_syntax=transfer_syntax, started=started)
@@ -176,13 +186,11 @@ def convert_files(
             for out, name in pages.make(
                     source, lambda r, i, p: conv.render(r, writer, index=i, stem=p.stem, name=p.name)):
                 summary.add(out)  # not the output itself: its pixels go once written
-                try:
-                    entry.outputs.append(sink.put(sink.claim(name), out.parts))
-                except (OSError, ValueError) as exc:
-                    entry.fail(f"{source.path}: cannot write output ({one_line(exc)})")
+                if not _deliver(entry, source, out, name, folder, sinks):
                     break
         except BaseException:
-            sink.discard(entry.outputs)  # a page that cannot be read: the input has no outputs
+            if folder is not None:
+                folder.discard(entry.outputs)  # a page that cannot be read: the input has no outputs
             raise
         summary.describe(entry, len(entry.outputs))
         return entry
@@ -191,7 +199,31 @@ def convert_files(
         for entry in run_batch(image_sources(inputs), make):
             yield entry.as_dict()
     finally:
-        sink.close()
+        for sink in sinks:
+            sink.close()
+
+
+def _deliver(entry: ReportEntry, source: Source, out: Rendered, name: str,
+             folder: FolderSink | None, sinks: Sequence[Sink]) -> bool:
+    """Put one output into every sink; False when the local write failed
+    (the input's later pages are not made). A PACS that refuses an output
+    fails the entry but not the other destinations."""
+    sent: list[str] = entry.fields.setdefault("destinations", []) if len(sinks) > 1 or folder is None else []
+    for sink in sinks:
+        try:
+            where = sink.put(sink.claim(name), out.parts)
+        except (OSError, ValueError) as exc:
+            if sink is folder:
+                entry.fail(f"{source.path}: cannot write output ({one_line(exc)})")
+                return False
+            entry.fail(f"{source.path}: {one_line(exc)}")
+            sent.append(one_line(exc))
+            continue
+        if sink is folder:
+            entry.outputs.append(where)
+        if len(sinks) > 1 or folder is None:
+            sent.append(where)
+    return True
 
 
 class _Summary:

@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import io
 import json
-import socket
 import subprocess
-import time
 import urllib.request
 
 import numpy as np
@@ -19,56 +17,15 @@ from dicom_rewrite import convert_files
 from tests.conftest import REPO
 from tests.images import make_images
 from tests.interop import require_tool
+from tests.orthanc import running_orthanc
 
 pytestmark = pytest.mark.interop
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def orthanc(tmp_path_factory):
-    exe = require_tool("Orthanc")
-    root = tmp_path_factory.mktemp("orthanc")
-    http, dicom = _free_port(), _free_port()
-    config = {
-        "Name": "dicom-rewrite-test",
-        "StorageDirectory": str(root / "db"),
-        "IndexDirectory": str(root / "db"),
-        "HttpPort": http,
-        "DicomPort": dicom,
-        "DicomAet": "ORTHANC",
-        "RemoteAccessAllowed": False,
-        "AuthenticationEnabled": False,
-        "DicomCheckCalledAet": False,
-        "Plugins": [],
-        "HttpBindAddress": "127.0.0.1",
-        "DicomServerEnabled": True,
-    }
-    (root / "config.json").write_text(json.dumps(config))
-    log = open(root / "orthanc.log", "w")
-    proc = subprocess.Popen([exe, str(root / "config.json")], stdout=log, stderr=log)
-    base = f"http://127.0.0.1:{http}"
-    deadline = time.time() + 30
-    while True:
-        try:
-            urllib.request.urlopen(base + "/system", timeout=2).read()
-            break
-        except OSError:
-            if time.time() > deadline or proc.poll() is not None:
-                proc.kill()
-                pytest.fail("Orthanc did not start: " + (root / "orthanc.log").read_text()[-2000:])
-            time.sleep(0.3)
-    yield base, dicom
-    proc.terminate()
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
+    with running_orthanc(tmp_path_factory.mktemp("orthanc")) as server:
+        yield server.base, server.port
 
 
 def _get(url: str) -> bytes:

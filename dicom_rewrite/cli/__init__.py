@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "annotate": ("dicom_rewrite.cli.annotate", "burn boxes and labels into RGB copies of DICOM images (+ GSPS)"),
     "profile": ("dicom_rewrite.cli.profile", "check, describe (JSON Schema) and start YAML site profiles"),
     "series": ("dicom_rewrite.cli.series", "a volume (.npy, .npz, NIfTI) -> one DICOM series"),
+    "echo": ("dicom_rewrite.cli.echo", "check that a PACS answers (DICOM C-ECHO)"),
 }
 
 
@@ -67,6 +68,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.captureWarnings(True)
     quiet = logging.INFO if args.verbose else logging.ERROR
     logging.getLogger("pydicom").setLevel(quiet)
+    # its association errors are said in our one line
+    logging.getLogger("pynetdicom").setLevel(logging.INFO if args.verbose else logging.CRITICAL)
     logging.getLogger("py.warnings").setLevel(quiet)
     try:
         return int(args._run(args))

@@ -46,6 +46,25 @@ def add_output_options(p: Any) -> None:
                    help="do not fsync outputs (faster; for scratch output that need not survive a power loss)")
 
 
+def add_send_options(p: Any) -> None:
+    """Options of the commands that can send their outputs to a PACS."""
+    p.add_argument("--send", metavar="AET@HOST:PORT",
+                   help="also store every output in this PACS by DICOM C-STORE (one association per batch)")
+    p.add_argument("--calling-aet", default="DICOM_REWRITE", metavar="AET",
+                   help="our AE title for --send (default DICOM_REWRITE)")
+    p.add_argument("--timeout", type=float, default=30.0, metavar="S",
+                   help="network timeout in seconds for --send (default 30)")
+
+
+def send_sinks(args: Any) -> list[Any]:
+    """The PACS sinks the --send options name (none without --send)."""
+    if not getattr(args, "send", None):
+        return []
+    from dicom_rewrite.batch.pacs import DimseSink, Peer
+
+    return [DimseSink(Peer.parse(args.send), calling_aet=args.calling_aet, timeout=args.timeout)]
+
+
 def check_report_path(path: str | Path | None) -> None:
     """Refuse a --report that cannot be written, before any output is."""
     if path and Path(path).is_dir():

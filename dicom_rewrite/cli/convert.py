@@ -5,7 +5,16 @@ from __future__ import annotations
 import argparse
 
 from dicom_rewrite import api
-from dicom_rewrite.cli.common import EXIT_OK, add_output_options, check_report_path, progress, summarise, write_report
+from dicom_rewrite.cli.common import (
+    EXIT_OK,
+    add_output_options,
+    add_send_options,
+    check_report_path,
+    progress,
+    send_sinks,
+    summarise,
+    write_report,
+)
 from dicom_rewrite.encode.syntax import TRANSFER_SYNTAXES
 from dicom_rewrite.errors import UsageError
 
@@ -25,6 +34,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--overwrite", action="store_true",
                    help="replace files left by an earlier run (default: a taken name gets _2, _3...)")
     add_output_options(p)
+    add_send_options(p)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -35,15 +45,15 @@ def run(args: argparse.Namespace) -> int:
         for row in rows:
             print(row.format())
         return EXIT_OK
-    if not args.out:
-        raise UsageError("convert: --out DIR is required (or use --dry-run)")
+    if not args.out and not args.send:
+        raise UsageError("convert: --out DIR or --send AET@HOST:PORT is required (or use --dry-run)")
     check_report_path(args.report)
     files = api.expand_inputs(args.inputs)
     if not files:
         raise UsageError("convert: no input images found in " + " ".join(args.inputs))
     results = api.convert_files(args.inputs, args.template, args.out, args.profile,
                                 transfer_syntax=args.transfer_syntax, overwrite=args.overwrite,
-                                keep_tree=args.keep_tree, durable=args.durable)
+                                keep_tree=args.keep_tree, durable=args.durable, send_to=send_sinks(args))
     entries = list(progress(results, total=len(files), desc="convert"))
     write_report(args.report, entries)
     return summarise(entries)
