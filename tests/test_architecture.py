@@ -5,7 +5,8 @@
   < {convert, annotate, series, export} < api < cli; the commands do not import
   each other, and nothing but ``__main__`` imports the CLI;
 * each third-party boundary has one owner: Pillow (``io.images``, and the
-  annotation drawing), PyYAML (``profile.loader``), highdicom, nibabel;
+  annotation drawing), PyYAML (``profile.loader``), highdicom, nibabel,
+  pynetdicom (``batch.pacs``);
 * the CLI does no DICOM I/O, and the library carries no exit codes.
 """
 
@@ -85,6 +86,10 @@ def test_pillow_stays_in_images_and_drawing():
 def test_highdicom_stays_in_the_derived_objects():
     allowed = {"dicom_rewrite.annotate.gsps", "dicom_rewrite.core.iod"}
     assert _owners("highdicom") <= allowed
+
+
+def test_pynetdicom_has_one_owner():
+    assert _owners("pynetdicom") <= {"dicom_rewrite.batch.pacs"}
 
 
 def test_nibabel_has_one_owner():
