@@ -1,13 +1,27 @@
-"""The settings of a profile: enums, small frozen policies, and what value
-templates may refer to (:class:`Context`)."""
+"""What a loaded profile is: frozen settings and the rules, in order.
+
+:class:`Profile` is what the engine uses (see the package docstring); the
+settings are enums and small frozen policies, the rules come from
+:mod:`dicom_rewrite.profile.rules`.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import functools
+from collections.abc import Collection
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydicom.dataset import Dataset
+
+from dicom_rewrite.core.scrub import Change
+from dicom_rewrite.profile.scrub import remove_private
+
+if TYPE_CHECKING:
+    from dicom_rewrite.profile.rules import Rule
 
 SCHEMA_VERSION = "1"
 
@@ -91,3 +105,88 @@ class Origin:
 
     def __str__(self) -> str:
         return f"{self.file}:{self.line}"
+
+
+@dataclass(frozen=True)
+class Profile:
+    identity: Identity = Identity.STRIP
+    keep_tags: frozenset[int] = frozenset()
+    keep_private: frozenset[int] = frozenset()
+    uids: UidPolicy = field(default_factory=UidPolicy)
+    pixel: PixelPolicy = field(default_factory=PixelPolicy)
+    source: Path | None = None
+    rules: tuple[Rule, ...] = ()
+    keep_all_private: bool = False
+    keep_private_creators: frozenset[tuple[int, str, int]] = frozenset()
+    #: files the profile was resolved from (root first), for ``profile check``
+    chain: tuple[str, ...] = ()
+    #: where each setting came from (``uids.study`` -> file:line)
+    origins: tuple[tuple[str, str], ...] = ()
+    #: ``env:NAME`` or ``<literal>``: how the key was given (never the key)
+    key_source: str | None = None
+    description: str | None = None
+
+    def scrub_private(self, ds: Dataset) -> list[Change]:
+        """Remove the template's private elements the profile does not keep."""
+        if self.keep_all_private:
+            return []
+        return remove_private(ds, self.keep_private, self.keep_private_creators)
+
+    def apply(self, ds: Dataset, ctx: Context) -> list[Change]:
+        """Apply the tag rules to ``ds``: remove, blank, default, set (each in
+        profile order). Returns one Change per tag, rule ``file:line``."""
+        changes: list[Change] = []
+        for rule in self._in_apply_order:
+            changes += rule.apply(ds, ctx)
+        return changes
+
+    def per_output_tags(self, varying: Collection[int],
+                        read_after: Collection[int]) -> frozenset[int] | None:
+        """The top-level tags in which this profile makes the outputs of one
+        batch differ: the targets of the rules that render a per-output
+        variable (``{stem}``, ``{name}``, ``{index}``; ``{date}``,
+        ``{time}`` and ``{template.X}`` are fixed per batch), when applying
+        the profile to outputs that differ only in the top-level tags
+        ``varying`` does the same to each but in those tags. None when it
+        cannot be said so simply: a rule reads or writes a tag in
+        ``varying``; a per-output rule targets a private tag, a tag in
+        ``read_after`` (what the caller reads after applying the profile),
+        or a tag another rule targets too. Word rules (``private``,
+        ``overlays``, ``curves``) qualify as long as ``varying`` holds
+        public, non-overlay tags."""
+        tops = [r.top for r in self.rules if r.top is not None]
+        if any(top in varying for top in tops):
+            return None
+        out: set[int] = set()
+        for rule in self.rules:
+            if not rule.per_output:
+                continue
+            top = rule.top
+            if not isinstance(top, int) or top in read_after or tops.count(top) > 1:
+                return None
+            out.add(top)
+        return frozenset(out)
+
+    def apply_per_output(self, ds: Dataset, ctx: Context) -> None:
+        """Apply only the rules that render a per-output variable (see
+        :meth:`per_output_tags`), in :meth:`apply`'s order."""
+        for rule in self._per_output_rules:
+            rule.apply(ds, ctx)
+
+    @functools.cached_property
+    def _in_apply_order(self) -> tuple[Rule, ...]:
+        return tuple(rule for action in APPLY_ORDER for rule in self.rules if rule.action is action)
+
+    @functools.cached_property
+    def _per_output_rules(self) -> tuple[Rule, ...]:
+        """The rules that render a per-output variable, in apply order."""
+        return tuple(rule for rule in self._in_apply_order if rule.per_output)
+
+    def describe(self) -> str:
+        """The resolved profile as YAML (with the origin of every rule)."""
+        from dicom_rewrite.profile import describe  # the package imports this module
+
+        return describe(self)
+
+
+DEFAULT_PROFILE = Profile()
