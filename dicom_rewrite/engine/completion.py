@@ -79,10 +79,10 @@ def complete_iod(ds: Dataset, sop_class: UID, missing: list[tuple[str, str]], no
         else:
             setattr(ds, kw, copy.copy(TYPE1_DEFAULTS[kw]))
             notes.append(f"{kw} was missing in the template; set to a neutral value")
-    _complete_type2c(ds, sop_class)
+    _complete_type2c(ds, sop_class, notes)
 
 
-def _complete_type2c(ds: Dataset, sop_class: UID) -> None:
+def _complete_type2c(ds: Dataset, sop_class: UID, notes: list[str]) -> None:
     # PS3.3 C.7.3.1: Patient Position is Type 2C for CT and MR images
     # without a Patient Orientation Code Sequence
     if (sop_class in (CTImageStorage, MRImageStorage) and "PatientPosition" not in ds
@@ -93,10 +93,27 @@ def _complete_type2c(ds: Dataset, sop_class: UID) -> None:
     plane = ("image-plane", "M") in iod.iod_modules(sop_class)
     if "PatientOrientation" not in ds and not plane:
         ds.PatientOrientation = None
-    # PS3.3 C.7.3.1: Laterality is Type 2C, required for paired body
-    # parts when Image Laterality is absent; when Body Part Examined is
-    # unknown dciodvfy (rightly) asks for it, empty meaning "unknown"
+    _laterality(ds, notes)
+
+
+def _laterality_required(ds: Dataset) -> bool:
+    """PS3.3 C.7.3.1: Laterality (0020,0060) is Type 2C, required if the body
+    part examined is paired and Image Laterality is absent; when Body Part
+    Examined is unknown dciodvfy (rightly) asks for it, empty meaning
+    "unknown". An image of a specimen (PS3.3 C.7.6.22 Specimen Module: a
+    Specimen Description Sequence) images no body part: not required."""
     body_part = str(ds.get("BodyPartExamined", "") or "").upper()
-    if ("Laterality" not in ds and "ImageLaterality" not in ds
-            and body_part not in UNPAIRED_BODY_PARTS):
-        ds.Laterality = None
+    return ("ImageLaterality" not in ds and body_part not in UNPAIRED_BODY_PARTS
+            and not ds.get("SpecimenDescriptionSequence"))
+
+
+def _laterality(ds: Dataset, notes: list[str]) -> None:
+    required = _laterality_required(ds)
+    if "Laterality" not in ds:
+        if required:
+            ds.Laterality = None
+    elif not required:
+        # PS3.3 C.7.3.1: Type 2C present though its condition is unsatisfied
+        del ds.Laterality
+        notes.append("Laterality (0020,0060) removed: PS3.3 C.7.3.1 requires it only for a "
+                     "paired body part without Image Laterality")

@@ -94,7 +94,7 @@ _READ_AFTER_PROFILE = frozenset(
     [int(iod.tag(kw)) for kw in (
         "PatientID", "SpecificCharacterSet", "SOPClassUID", "SOPInstanceUID",
         "BodyPartExamined", "Laterality", "ImageLaterality", "PatientPosition",
-        "PatientOrientation", "PatientOrientationCodeSequence",
+        "PatientOrientation", "PatientOrientationCodeSequence", "SpecimenDescriptionSequence",
         *(kw for _lvl, kw in UID_LEVELS),
     )]
     + [int(t) for pair in _CLOCK_TAGS for t in pair]

@@ -1,0 +1,124 @@
+"""Repairs of template defects (issue 11, convert): each planted in a small
+template, converted, and checked for the repair and its note."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pydicom
+import pytest
+from pydicom.dataset import Dataset
+from pydicom.sequence import Sequence
+
+from dicom_rewrite import Converter, Template, convert_image
+from dicom_rewrite.errors import TemplateError
+from dicom_rewrite.io.images import from_array
+from tests.interop import assert_dciodvfy_clean
+
+ROOT = Path(__file__).resolve().parent.parent
+CR = ROOT / "templates" / "cr.dcm"
+CT = ROOT / "templates" / "ct.dcm"
+GRAY = (np.arange(32 * 32) % 251).astype(np.uint8).reshape(32, 32)
+
+
+def _tpl(path: Path) -> Dataset:
+    return pydicom.dcmread(path)
+
+
+def _convert(ds: Dataset, arr: np.ndarray = GRAY):
+    out = Converter(Template.from_dataset(ds)).convert(from_array(arr))
+    return out.dataset, out.notes
+
+
+def _headerless(path: Path) -> bytes:
+    """templates/ct.dcm without preamble and file meta (implicit VR LE)."""
+    from pydicom.filebase import DicomBytesIO
+    from pydicom.filewriter import write_dataset
+
+    ds = _tpl(CT)
+    buf = DicomBytesIO()
+    buf.is_little_endian, buf.is_implicit_VR = True, True
+    write_dataset(buf, ds)
+    path.write_bytes(buf.getvalue())
+    return buf.getvalue()
+
+
+def _save(ds: Dataset, tmp_path: Path) -> Path:
+    path = tmp_path / "out.dcm"
+    ds.save_as(path, enforce_file_format=True)
+    return path
+
+
+# --- 1. reading templates ------------------------------------------------------
+
+def test_headerless_template_is_accepted(tmp_path):
+    ds = _tpl(CT)
+    path = tmp_path / "raw.dcm"
+    raw = _headerless(path)
+    assert raw[128:132] != b"DICM"
+    tpl = Template.load(path)
+    assert tpl.sop_class == ds.SOPClassUID
+    # a stray leading byte (pydicom's no_meta.dcm) is skipped too
+    (tmp_path / "stray.dcm").write_bytes(b" " + raw)
+    assert Template.load(tmp_path / "stray.dcm").sop_class == ds.SOPClassUID
+
+
+def test_headerless_without_sop_class_is_refused(tmp_path):
+    path = tmp_path / "junk.dcm"
+    path.write_bytes(b"\x08\x00\x05\x00CS\x0a\x00ISO_IR 100")
+    with pytest.raises(TemplateError, match="junk.dcm"):
+        Template.load(path)
+
+
+def test_pydicom_errors_become_template_errors(tmp_path):
+    raw = CT.read_bytes()
+    at = raw.index(b"\x10\x00\x10\x00")  # (0010,0010) Patient's Name
+    path = tmp_path / "stray.dcm"
+    # a stray (FFFE,E000) item in the data set: NotImplementedError in pydicom
+    path.write_bytes(raw[:at] + b"\xfe\xff\x00\xe0\x04\x00\x00\x00abcd" + raw[at:])
+    with pytest.raises(TemplateError) as exc:
+        Template.load(path)
+    assert "\n" not in str(exc.value) and "stray.dcm" in str(exc.value)
+
+
+def test_deep_nesting_is_refused():
+    ds = _tpl(CT)
+    item = ds
+    for _ in range(20):
+        child = Dataset()
+        child.CodeMeaning = "x"
+        item.ContentSequence = Sequence([child])
+        item = child
+    with pytest.raises(TemplateError, match="nest"):
+        Template.from_dataset(ds)
+
+
+# --- 2. Laterality ---------------------------------------------------------------
+
+@pytest.mark.parametrize("body_part,image_laterality", [("CSPINE", None), ("HAND", "L")])
+def test_laterality_removed_when_not_required(tmp_path, body_part, image_laterality):
+    ds = _tpl(CR)
+    ds.BodyPartExamined = body_part
+    ds.Laterality = ""
+    if image_laterality:
+        ds.ImageLaterality = image_laterality
+    out, notes = _convert(ds)
+    assert "Laterality" not in out
+    assert any("Laterality (0020,0060) removed" in n for n in notes)
+    assert_dciodvfy_clean(_save(out, tmp_path))
+
+
+def test_laterality_kept_for_paired_body_part():
+    ds = _tpl(CR)
+    ds.BodyPartExamined = "HAND"
+    ds.Laterality = "R"
+    out, notes = _convert(ds)
+    assert out.Laterality == "R"
+    assert not any("Laterality" in n for n in notes)
+
+
+def test_convert_image_accepts_headerless(tmp_path):
+    path = tmp_path / "raw.dcm"
+    _headerless(path)
+    assert convert_image(GRAY, path).Modality == "CT"
