@@ -38,9 +38,47 @@ from dicom_rewrite.render.windowing import frame_view, lut_data, lut_descriptor
 
 log = logging.getLogger("dicom_rewrite.annotate")
 
-__all__ = ["GSPS_CONTENT_LABEL", "presentation_states"]
+__all__ = ["GSPS_CONTENT_LABEL", "StateGroup", "build_state", "presentation_states", "state_groups"]
 
 GSPS_CONTENT_LABEL = "ANNOTATIONS"
+
+
+@dataclass
+class StateGroup:
+    """The annotations one presentation state shows (PS3.3 A.33.1)."""
+
+    study: str
+    modality: _ModalityKey
+    shape: str
+    annotations: list[Annotation]
+
+
+def state_groups(annotations: Iterable[Annotation]) -> tuple[list[StateGroup], list[str]]:
+    """The annotations with boxes grouped by source series, image size,
+    Modality LUT and Presentation LUT Shape, and a note per colour source
+    (left out: no grayscale presentation state)."""
+    groups: dict[tuple[Any, ...], list[Annotation]] = defaultdict(list)
+    skipped: list[str] = []
+    for ann in annotations:
+        if not ann.placed:
+            continue
+        src = ann.source
+        if int(src.get("SamplesPerPixel", 1) or 1) != 1 or ann.window.center is None:
+            skipped.append(f"{src.SOPInstanceUID}: colour image, no grayscale presentation state")
+            continue
+        key = (str(src.get("StudyInstanceUID", "")), str(src.get("SeriesInstanceUID", "")),
+               int(src.Rows), int(src.Columns), _modality_key(src, ann.frame - 1), _presentation_shape(src))
+        groups[key].append(ann)
+    return [StateGroup(key[0], key[4], key[5], anns) for key, anns in groups.items()], skipped
+
+
+def build_state(group: StateGroup, k: int, *, uid_map: UidMap, series_numbers: Mapping[str, int],
+                started: datetime) -> Dataset:
+    """The ``k``-th presentation state of the run (1-based), for ``group``."""
+    return _presentation_state(group.annotations, group.study, group.modality, group.shape, k,
+                               uid_map=uid_map,
+                               number=series_numbers.get(group.study, SERIES_NUMBER_OFFSET) + 1,
+                               started=started)
 
 
 def presentation_states(annotations: Iterable[Annotation], *, uid_map: UidMap,
@@ -50,25 +88,11 @@ def presentation_states(annotations: Iterable[Annotation], *, uid_map: UidMap,
     image size / Modality LUT) for every annotation with boxes, referencing
     the untouched sources. Returns ``(gsps, notes)`` pairs; colour sources
     are left out with a note."""
-    groups: dict[tuple[Any, ...], list[Annotation]] = defaultdict(list)
-    out: list[tuple[Dataset, list[str]]] = []
-    skipped: list[str] = []
-    for ann in annotations:
-        if not ann.placed:
-            continue
-        src = ann.source
-        if int(src.get("SamplesPerPixel", 1) or 1) != 1 or ann.window.center is None:
-            skipped.append(f"{src.SOPInstanceUID}: colour image, no grayscale presentation state")
-            continue
-        key = (str(src.StudyInstanceUID), str(src.SeriesInstanceUID), int(src.Rows),
-               int(src.Columns), _modality_key(src, ann.frame - 1), _presentation_shape(src))
-        groups[key].append(ann)
-    for k, (key, anns) in enumerate(groups.items(), 1):
-        study, _series, _rows, _cols, modality, shape = key
-        gsps = _presentation_state(anns, study, modality, shape, k, uid_map=uid_map,
-                                   number=series_numbers.get(study, SERIES_NUMBER_OFFSET) + 1,
-                                   started=started)
-        out.append((gsps, []))
+    groups, skipped = state_groups(annotations)
+    out: list[tuple[Dataset, list[str]]] = [
+        (build_state(g, k, uid_map=uid_map, series_numbers=series_numbers, started=started), [])
+        for k, g in enumerate(groups, 1)
+    ]
     if skipped and out:
         out[-1][1].extend(skipped)
     elif skipped:
@@ -238,15 +262,18 @@ def _explanation(w: WindowUsed) -> str:
 
 def _series_laterality(gsps: Dataset, src: Dataset) -> None:
     """PS3.3 C.7.3.1: Body Part Examined from the source; Laterality (Type 2C)
-    as the source has it, else empty unless the body part is unpaired."""
+    as the source has it (its Laterality, else its Image Laterality), else
+    empty unless the body part is unpaired or the image a slide (SM)."""
+    from dicom_rewrite.annotate.repair import source_laterality
     from dicom_rewrite.engine.completion import UNPAIRED_BODY_PARTS
 
     body_part = str(src.get("BodyPartExamined", "") or "").strip()
     if body_part:
         gsps.BodyPartExamined = body_part
-    if src.get("Laterality"):
-        gsps.Laterality = src.Laterality
-    elif body_part.upper() not in UNPAIRED_BODY_PARTS:
+    laterality = source_laterality(src)
+    if laterality:
+        gsps.Laterality = laterality
+    elif body_part.upper() not in UNPAIRED_BODY_PARTS and str(src.get("Modality", "")).upper() != "SM":
         gsps.Laterality = None
 
 

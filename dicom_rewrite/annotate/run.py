@@ -16,6 +16,7 @@ The pipeline for one frame of one source image:
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -44,8 +45,9 @@ from dicom_rewrite.annotate.derive import (
 )
 from dicom_rewrite.annotate.draw import draw_boxes
 from dicom_rewrite.annotate.engines import SeriesEngines
-from dicom_rewrite.annotate.gsps import presentation_states
+from dicom_rewrite.annotate.gsps import StateGroup, build_state, presentation_states, state_groups
 from dicom_rewrite.annotate.layout import place_boxes
+from dicom_rewrite.annotate.repair import repair_source
 from dicom_rewrite.annotate.shapes import (
     DEFAULT_COLOR,
     DEFAULT_THICKNESS,
@@ -129,7 +131,7 @@ class Annotator:
     def render(self, planned: Planned, pixels: Dataset | None = None) -> Annotation:
         """Render one planned frame; ``pixels`` is the full dataset when
         ``planned.source`` is only a header."""
-        src = pixels if pixels is not None else planned.source
+        src, repairs = repair_source(pixels if pixels is not None else planned.source, self.uid_map)
         background, used = render_background(src, planned.frame - 1, self.window)
         rgb = draw_boxes(background, planned.placed, self.thickness)
         study = str(src.get("StudyInstanceUID", ""))
@@ -147,7 +149,9 @@ class Annotator:
         out = self._engines.convert(src, source_header, series_uid, from_array(rgb), index=index,
                                     stem=f"annotation{index}",
                                     name=f"{src.SOPInstanceUID}:{planned.frame}", adjust=adjust)
-        ann = Annotation(out.dataset, source_header, planned.frame, planned.placed, used, list(out.notes))
+        _image_laterality(out.dataset, source_header)
+        ann = Annotation(out.dataset, source_header, planned.frame, planned.placed, used,
+                         [*out.notes, *repairs])
         self._done.append(ann)
         return ann
 
@@ -164,6 +168,29 @@ class Annotator:
         pairs; colour sources are left out with a note."""
         return presentation_states(self._done, uid_map=self.uid_map, series_numbers=self.series_numbers,
                                    started=self.started)
+
+    def state_groups(self) -> tuple[list[StateGroup], list[str]]:
+        """What :meth:`presentation_states` makes, one group per presentation
+        state (built by :meth:`build_state`), and the notes on colour sources."""
+        return state_groups(self._done)
+
+    def build_state(self, group: StateGroup, k: int) -> Dataset:
+        return build_state(group, k, uid_map=self.uid_map, series_numbers=self.series_numbers,
+                           started=self.started)
+
+
+def _image_laterality(ds: Dataset, src: Dataset) -> None:
+    """PS3.3 C.7.3.1: an empty Laterality (Type 2C) only where it is
+    required: not when the source gives Image Laterality, names an unpaired
+    body part, or is a slide (SM)."""
+    from dicom_rewrite.engine.completion import UNPAIRED_BODY_PARTS
+
+    if "Laterality" not in ds or str(ds.Laterality or "").strip():
+        return
+    body_part = str(src.get("BodyPartExamined", "") or "").strip().upper()
+    if (str(src.get("ImageLaterality", "") or "").strip() or body_part in UNPAIRED_BODY_PARTS
+            or str(src.get("Modality", "")).upper() == "SM"):
+        del ds.Laterality
 
 
 def _by_frame(boxes: Iterable[Box], frames: Iterable[int] | None, n_frames: int,
@@ -402,8 +429,17 @@ def _write_annotations(run: Annotator, inp: _Input, plans: list[Planned], sink: 
 
 
 def _state_entries(run: Annotator, sink: FolderSink) -> Iterator[ReportEntry]:
-    """One entry per presentation state, written after every image."""
-    for k, (state, state_notes) in enumerate(run.presentation_states(), 1):
+    """One entry per presentation state, written after every image, under
+    the batch pipeline's error policy (a failure is that state's entry)."""
+    groups, skipped = run.state_groups()
+    if skipped and not groups:
+        logging.getLogger("dicom_rewrite.annotate").warning("no presentation state: %s", "; ".join(skipped))
+    sources = [Source(Path(f"presentation state {k}")) for k in range(1, len(groups) + 1)]
+    by_source = {id(s): (k, g) for k, (s, g) in enumerate(zip(sources, groups), 1)}
+
+    def make(source: Source) -> ReportEntry:
+        k, group = by_source[id(source)]
+        state = run.build_state(group, k)
         entry = ReportEntry(f"presentation state {k}", fields={
             "references": [str(r.ReferencedSOPInstanceUID)
                            for s in state.ReferencedSeriesSequence
@@ -412,9 +448,11 @@ def _state_entries(run: Annotator, sink: FolderSink) -> Iterator[ReportEntry]:
             entry.outputs = [sink.put(sink.claim(f"gsps_{k:03d}.dcm"), [_dicom_bytes(state)])]
         except (OSError, ValueError) as exc:
             entry.fail(f"presentation state {k}: {one_line(exc)}")
-        if state_notes:
-            entry.fields["notes"] = state_notes
-        yield entry
+        if skipped and k == len(groups):
+            entry.fields["notes"] = skipped
+        return entry
+
+    yield from run_batch(sources, make, describe=lambda s, exc: f"{s.path}: {one_line(exc)}")
 
 
 def annotate_files(
