@@ -28,37 +28,58 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
+class _VersionAction(argparse.Action):
+    """``--version``: imports pydicom only to name its version, and only when asked."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str = argparse.SUPPRESS,
+                 default: str = argparse.SUPPRESS, help: str = "show the version and exit") -> None:
+        super().__init__(option_strings, dest=dest, default=default, nargs=0, help=help)
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: object, values: object,
+                 option_string: str | None = None) -> None:
+        parser.exit(message=_version_text() + "\n")
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser; only the module of ``command`` is imported (the others
+    appear in the help by name), so start-up costs what that command needs.
+    ``None``: every command's module (the full parser)."""
     parser = argparse.ArgumentParser(
         prog="dicom-rewrite",
         description="Write DICOM the way a real scanner would, and read it back.",
     )
-    parser.add_argument("--version", action="version", version=_version_text())
+    parser.add_argument("--version", action=_VersionAction)
     parser.add_argument("-v", "--verbose", action="store_true", help="log what the engine does")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, (module_name, help_text) in COMMANDS.items():
-        module = importlib.import_module(module_name)
         p = sub.add_parser(name, help=help_text, description=help_text)
-        module.add_arguments(p)
-        p.set_defaults(_run=module.run)
+        if command is None or name == command:
+            module = importlib.import_module(module_name)
+            module.add_arguments(p)
+            p.set_defaults(_run=module.run)
     return parser
+
+
+def _command_of(argv: Sequence[str]) -> str | None:
+    """The sub-command named in ``argv`` (the first word that is one)."""
+    return next((a for a in argv if a in COMMANDS), None)
 
 
 def _version_text() -> str:
     import platform
-
-    import pydicom
+    from importlib.metadata import version
 
     return (
-        f"dicom-rewrite {__version__} (pydicom {pydicom.__version__}, "
+        f"dicom-rewrite {__version__} (pydicom {version('pydicom')}, "
         f"Python {platform.python_version()})"
     )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit code (never raises on bad input)."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    words = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(_command_of(words) or "")
+    args = parser.parse_args(words)
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(levelname)s: %(message)s",

@@ -7,35 +7,41 @@ exactly. Encoding goes through :meth:`pydicom.dataset.Dataset.compress`
 
 from __future__ import annotations
 
-from pydicom import uid as _uid
-from pydicom.dataset import Dataset
-from pydicom.uid import UID
+from typing import TYPE_CHECKING
 
 from dicom_rewrite.errors import CodecUnavailableError, UsageError
 
-TRANSFER_SYNTAXES: dict[str, UID] = {
-    "explicit-vr-little-endian": _uid.ExplicitVRLittleEndian,
-    "rle": _uid.RLELossless,
-    "jpeg-ls-lossless": _uid.JPEGLSLossless,
-    "jpeg2000-lossless": _uid.JPEG2000Lossless,
+if TYPE_CHECKING:
+    from pydicom.dataset import Dataset
+    from pydicom.uid import UID
+
+#: alias -> transfer syntax UID (PS3.6 Annex A), as text so that listing the
+#: aliases (``--help``) imports no pydicom
+TRANSFER_SYNTAXES: dict[str, str] = {
+    "explicit-vr-little-endian": "1.2.840.10008.1.2.1",  # Explicit VR Little Endian
+    "rle": "1.2.840.10008.1.2.5",  # RLE Lossless
+    "jpeg-ls-lossless": "1.2.840.10008.1.2.4.80",  # JPEG-LS Lossless Image Compression
+    "jpeg2000-lossless": "1.2.840.10008.1.2.4.90",  # JPEG 2000 Image Compression (Lossless Only)
 }
 
 #: pip packages that provide each encoder (pydicom's plugin names)
 _PLUGIN_HINT = {
-    _uid.RLELossless: "pylibjpeg-rle (or pydicom's native encoder)",
-    _uid.JPEGLSLossless: "pyjpegls",
-    _uid.JPEG2000Lossless: "pylibjpeg-openjpeg",
+    TRANSFER_SYNTAXES["rle"]: "pylibjpeg-rle (or pydicom's native encoder)",
+    TRANSFER_SYNTAXES["jpeg-ls-lossless"]: "pyjpegls",
+    TRANSFER_SYNTAXES["jpeg2000-lossless"]: "pylibjpeg-openjpeg",
 }
 
 
 def resolve(alias: str) -> UID:
     """Alias (or UID) -> transfer syntax UID; raise UsageError otherwise."""
+    from pydicom.uid import UID
+
     key = str(alias).strip().lower()
     if key in TRANSFER_SYNTAXES:
-        return TRANSFER_SYNTAXES[key]
+        return UID(TRANSFER_SYNTAXES[key])
     for uid in TRANSFER_SYNTAXES.values():
         if key == uid:
-            return uid
+            return UID(uid)
     raise UsageError(
         f"transfer syntax {alias!r} is not one we write; choose one of "
         + ", ".join(TRANSFER_SYNTAXES)

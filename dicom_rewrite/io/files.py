@@ -1,8 +1,7 @@
 """File-system helpers: finding inputs, safe output paths, atomic writes.
 
-Nothing here knows about DICOM semantics; the only DICOM call is
-:func:`write_dataset`, which saves through pydicom into a temporary file in the
-destination folder and renames it into place, so a crash never leaves a
+Nothing here knows about DICOM. Every file is written into a temporary file
+in the destination folder and renamed into place, so a crash never leaves a
 half-written file behind.
 """
 
@@ -12,13 +11,11 @@ import itertools
 import os
 import re
 import unicodedata
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from pydicom.dataset import Dataset
-
-from dicom_rewrite.errors import InputError, UsageError
+from dicom_rewrite.errors import UsageError
 
 #: Windows reserved device names; never used as a path component.
 _RESERVED = {
@@ -231,32 +228,3 @@ def remove_stale_temporaries(out_dir: Path) -> list[Path]:
 
 def _write_all(data: Any, f: BinaryIO) -> None:
     f.write(data)
-
-
-def write_dataset(ds: Dataset, path: Path) -> Path:
-    """Save ``ds`` (with its file meta) atomically as a DICOM Part 10 file."""
-    return atomic_write(path, lambda tmp: ds.save_as(tmp, enforce_file_format=True))
-
-
-def iter_input_files(
-    inputs: Iterable[str | Path], accept: Callable[[Path], bool] | None = None
-) -> Iterator[Path]:
-    """Expand files and folders (recursively, sorted) into a list of files.
-
-    A folder contributes the files for which ``accept(path)`` is true (all
-    files when ``accept`` is None); hidden files are skipped. A path that does
-    not exist raises :class:`InputError`.
-    """
-    for item in inputs:
-        p = Path(item)
-        if p.is_dir():
-            for sub in sorted(p.rglob("*")):
-                rel = sub.relative_to(p)
-                if any(part.startswith(".") for part in rel.parts):
-                    continue
-                if sub.is_file() and (accept is None or accept(sub)):
-                    yield sub
-        elif p.is_file():
-            yield p
-        else:
-            raise InputError(f"{p}: no such file or folder")
