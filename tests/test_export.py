@@ -316,3 +316,91 @@ class TestParseFrames:
     def test_invalid(self, text):
         with pytest.raises(UsageError, match="--frames"):
             export_api.parse_frames(text)
+
+
+# --- issue 11 (class 6): export reads what convert reads ----------------------
+
+CORPUS = Path(__file__).resolve().parent / "corpus"
+
+
+class TestReadsLikeDcmtk:
+    def test_file_without_preamble_is_read(self, tmp_path):
+        """No preamble/'DICM' (and no file meta): read with force, as dcmtk does."""
+        entry = next(export_api.export([CORPUS / "sc_pal_face_nopre.dcm"], tmp_path / "out"))
+        assert entry["status"] == "ok", entry.get("error")
+        assert read_png(Path(entry["outputs"][0])).shape[-1] == 3  # PALETTE COLOR -> RGB
+
+    def test_group_0002_inside_the_data_set_names_the_transfer_syntax(self, tmp_path):
+        from dicom_rewrite.io.dicom_in import read_dicom
+
+        ds = pydicom.dcmread(get_testdata_file("MR_small.dcm"))
+        ds.file_meta.TransferSyntaxUID = pydicom.uid.ExplicitVRLittleEndian
+        path = tmp_path / "meta_twice.dcm"
+        ds.save_as(path, enforce_file_format=True)
+        raw = path.read_bytes()
+        stripped = raw[132:]  # no preamble: group 0002 is the first thing of the data set
+        (tmp_path / "nopre.dcm").write_bytes(stripped)
+        read = read_dicom(tmp_path / "nopre.dcm")
+        assert str(read.file_meta.TransferSyntaxUID) == pydicom.uid.ExplicitVRLittleEndian
+        assert not [t for t in read.keys() if t.group == 2]
+        assert np.array_equal(read.pixel_array, ds.pixel_array)
+
+    def test_random_bytes_are_still_not_dicom(self, tmp_path):
+        p = tmp_path / "x.dcm"
+        p.write_bytes(bytes(range(256)) * 4)
+        entry = next(export_api.export([p], tmp_path / "out"))
+        assert entry["status"] == "error" and "not a DICOM file" in entry["error"]
+
+    def test_rows_without_pixel_data_is_skipped(self, tmp_path):
+        entry = next(export_api.export([CORPUS / "cr_agfa_jp.dcm"], tmp_path / "out"))
+        assert entry["status"] == "skipped" and entry["reason"].startswith("no pixel data")
+
+
+class TestDecoders:
+    def test_jpeg_12bit_falls_back_to_gdcm_and_sidecar_names_it(self, tmp_path, capsys):
+        src = CORPUS / "cr_fuji_jply.dcm"
+        rc = main(["export", str(src), "--out", str(tmp_path / "out"), "--sidecar"])
+        assert rc == 0
+        err = capsys.readouterr().err
+        assert "Traceback" not in err and "Unsupported JPEG" not in err and err.count("\n") <= 1
+        (sidecar,) = (tmp_path / "out").rglob("*.json")
+        assert json.loads(sidecar.read_text())["decoder"].startswith("gdcm")
+
+    def test_plugin_failures_are_logged_in_one_line_with_verbose(self, caplog):
+        import logging
+
+        from dicom_rewrite.io.dicom_in import decode_frame_with_plugin
+
+        ds = pydicom.dcmread(CORPUS / "cr_fuji_jply.dcm")
+        with caplog.at_level(logging.DEBUG):
+            arr, plugin = decode_frame_with_plugin(ds, 0, raw=True)
+        assert plugin is not None and plugin.startswith("gdcm") and arr.shape == (ds.Rows, ds.Columns)
+        assert not [r for r in caplog.records if r.exc_info]
+        assert any("decoder plugin pylibjpeg failed" in r.getMessage() for r in caplog.records)
+
+    def test_native_pixel_data_has_no_decoder_field(self, tmp_path):
+        main(["export", get_testdata_file("CT_small.dcm"), "--out", str(tmp_path / "out"), "--sidecar"])
+        (sidecar,) = (tmp_path / "out").rglob("*.json")
+        assert "decoder" not in json.loads(sidecar.read_text())
+
+    def test_deflated_image_frame_compression(self, tmp_path):
+        """PS3.5 8.2.16 / A.4.13: each frame a raw Deflate stream of its native encoding."""
+        import zlib
+
+        from dicom_rewrite.io.dicom_in import decode_frame_with_plugin
+
+        ds = pydicom.dcmread(CORPUS / "seg_liver_dfl.dcm")
+        for frame in range(int(ds.NumberOfFrames)):
+            arr, plugin = decode_frame_with_plugin(ds, frame, raw=True)
+            assert plugin == "deflate" and arr.shape == (ds.Rows, ds.Columns)
+        # against a hand-made one: a 16-bit frame deflated
+        native = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
+        comp = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS)
+        stream = comp.compress(native.PixelData) + comp.flush()
+        native.PixelData = pydicom.encaps.encapsulate([stream])
+        native["PixelData"].VR = "OB"
+        native.file_meta.TransferSyntaxUID = "1.2.840.10008.1.2.8.1"
+        arr, _ = decode_frame_with_plugin(native, 0, raw=True)
+        assert np.array_equal(arr, pydicom.dcmread(get_testdata_file("CT_small.dcm")).pixel_array)
+        entry = next(export_api.export([CORPUS / "seg_liver_dfl.dcm"], tmp_path / "out", frames=[1]))
+        assert entry["status"] == "ok", entry.get("error")

@@ -13,10 +13,10 @@ import numpy as np
 from pydicom.dataset import Dataset
 
 from dicom_rewrite.errors import PixelDataError
-from dicom_rewrite.io.dicom_in import decode_frame
+from dicom_rewrite.io.dicom_in import decode_frame, decode_frame_with_plugin
 from dicom_rewrite.render import windowing
 
-__all__ = ["png16_text", "render_frame", "render_frame_with_info", "stored_values_16"]
+__all__ = ["png16_text", "render_frame", "render_frame_decoded", "render_frame_with_info", "stored_values_16"]
 
 
 def render_frame(ds: Dataset, frame: int = 0, **voi_options: Any) -> np.ndarray:
@@ -33,8 +33,18 @@ def render_frame_with_info(
     ds: Dataset, frame: int = 0, **voi_options: Any
 ) -> tuple[np.ndarray, windowing.RenderInfo]:
     """Like :func:`render_frame`, also returning what was applied."""
-    arr = decode_frame(ds, frame)
-    return windowing.render_with_info(ds, arr, frame=frame, **voi_options)
+    arr, info, _ = render_frame_decoded(ds, frame, **voi_options)
+    return arr, info
+
+
+def render_frame_decoded(
+    ds: Dataset, frame: int = 0, **voi_options: Any
+) -> tuple[np.ndarray, windowing.RenderInfo, str | None]:
+    """Like :func:`render_frame_with_info`, also naming the decoder plugin
+    that decoded the frame (None for native pixel data)."""
+    arr, plugin = decode_frame_with_plugin(ds, frame)
+    image, info = windowing.render_with_info(ds, arr, frame=frame, **voi_options)
+    return image, info, plugin
 
 
 def stored_values_16(ds: Dataset, frame: int = 0) -> np.ndarray:

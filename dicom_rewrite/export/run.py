@@ -19,15 +19,20 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pydicom import dcmread
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 
 from dicom_rewrite.batch import FolderSink, ReportEntry, Source, run_batch, walk
 from dicom_rewrite.errors import DicomRewriteError, InputError, PixelDataError, UsageError, one_line
 from dicom_rewrite.export.names import NameTemplate
-from dicom_rewrite.export.render import png16_text, render_frame_with_info, stored_values_16
-from dicom_rewrite.io.dicom_in import dicomdir_members, frame_count, has_pixel_data, is_dicomdir_dataset
+from dicom_rewrite.export.render import png16_text, render_frame_decoded, stored_values_16
+from dicom_rewrite.io.dicom_in import (
+    dicomdir_members,
+    frame_count,
+    has_pixel_data,
+    is_dicomdir_dataset,
+    read_dicom,
+)
 from dicom_rewrite.io.images import EXPORT_FORMATS as FORMATS
 from dicom_rewrite.io.images import image_writer
 from dicom_rewrite.render import windowing
@@ -183,7 +188,7 @@ class _Export:
         if source.dicomdir is not None:
             entry.fields["dicomdir"] = str(source.dicomdir)
         try:
-            ds = dcmread(source.path)
+            ds = read_dicom(source.path)
         except InvalidDicomError:
             if not source.explicit:
                 return ReportEntry.skipped(str(source.path), "not a DICOM file")
@@ -214,7 +219,7 @@ class _Export:
         entry.fields["frames"] = [i + 1 for i in indices]
         transforms = []
         for index in indices:
-            arr, info = self._frame(ds, index)
+            arr, info, decoder = self._frame(ds, index)
             info["frame"] = index + 1  # 1-based in reports, like DICOM frame numbers
             relative = self.template.render(
                 ds, stem=source.path.stem, frame=index + 1, suffix_frame=n_frames > 1, ext=FORMATS[self.fmt]
@@ -224,12 +229,14 @@ class _Export:
                                        png16_text(ds, index) if self.fmt == "png16" else None)
             entry.outputs.append(self.sink.put(path, [image], dump=dump))
             if self.sidecar:
-                self._write_sidecar(path, {"input": str(source.path), "output": str(path), **info})
+                extra = {"decoder": decoder} if decoder is not None else {}
+                self._write_sidecar(path, {"input": str(source.path), "output": str(path), **info, **extra})
             transforms.append(info)
         entry.fields["transforms"] = transforms
 
-    def _frame(self, ds: Dataset, index: int) -> tuple[np.ndarray, dict[str, Any]]:
-        """Frame ``index`` as written, and what was applied to it."""
+    def _frame(self, ds: Dataset, index: int) -> tuple[np.ndarray, dict[str, Any], str | None]:
+        """Frame ``index`` as written, what was applied to it and the decoder
+        plugin that decoded it (None for native pixel data and png16)."""
         if self.fmt == "png16":
             return stored_values_16(ds, index), {
                 "format": "png16",
@@ -237,9 +244,9 @@ class _Export:
                 "stored_values": True,
                 "bits_stored": int(ds.get("BitsStored", 0) or 0),
                 "pixel_representation": int(ds.get("PixelRepresentation", 0) or 0),
-            }
-        arr, render_info = render_frame_with_info(ds, index, **self.voi_options)
-        return arr, render_info.as_dict()
+            }, None
+        arr, render_info, decoder = render_frame_decoded(ds, index, **self.voi_options)
+        return arr, render_info.as_dict(), decoder
 
     def _write_sidecar(self, image: Path, data: dict[str, Any]) -> None:
         text = json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n"
@@ -248,15 +255,18 @@ class _Export:
 
 def _not_an_image(ds: Dataset, entry: ReportEntry) -> ReportEntry | None:
     """The entry of a file that is not an image to export (a DICOMDIR, an
-    object without pixel data, an image cut short); None for an image."""
+    object without pixel data, a file cut short); None for an image.
+
+    An object with Rows and Columns but no Pixel Data (as some character set
+    samples are) is skipped like any object without pixel data; only an
+    empty data set is an error (the file is cut short)."""
     if is_dicomdir_dataset(ds):
         return ReportEntry.skipped(entry.input, "DICOMDIR (give it as an input to walk its file-set)")
     if has_pixel_data(ds):
         return None
     sop = ds.get("SOPClassUID") or ds.file_meta.get("MediaStorageSOPClassUID")
     what = str(getattr(sop, "name", "") or sop or "unknown SOP class")
-    if len(ds) == 0 or "Image" in what or "Rows" in ds:
-        # an image object without its pixels: cut short, not a non-image object
+    if len(ds) == 0:
         entry.fail(f"no (7FE0,0010) Pixel Data in this {what} object: the file is truncated or incomplete")
         return entry
     return ReportEntry.skipped(entry.input, f"no pixel data ({what})")
