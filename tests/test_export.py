@@ -404,3 +404,23 @@ class TestDecoders:
         assert np.array_equal(arr, pydicom.dcmread(get_testdata_file("CT_small.dcm")).pixel_array)
         entry = next(export_api.export([CORPUS / "seg_liver_dfl.dcm"], tmp_path / "out", frames=[1]))
         assert entry["status"] == "ok", entry.get("error")
+
+
+class TestFloatPixelData:
+    def test_float_pixel_data_renders_min_max(self, tmp_path):
+        """dcmtk cannot render Float Pixel Data: the oracle is a direct numpy
+        min-max rendering of the float values."""
+        src = CORPUS / "pm_float.dcm"
+        entry = next(export_api.export([src], tmp_path / "out", frames=[0], voi="minmax"))
+        assert entry["status"] == "ok", entry.get("error")
+        mine = read_png(Path(entry["outputs"][0])).astype(int)
+        values = pydicom.dcmread(src).pixel_array.astype(np.float64)
+        values = values[0] if values.ndim == 3 else values
+        lo, hi = values.min(), values.max()
+        expected = np.rint((values - lo) / (hi - lo) * 255)
+        assert np.abs(mine - expected).max() <= 1
+        assert mine.min() == 0 and mine.max() == 255
+
+    def test_png16_refuses_float_pixel_data(self, tmp_path):
+        entry = next(export_api.export([CORPUS / "pm_float.dcm"], tmp_path / "out", format="png16"))
+        assert entry["status"] == "error" and "float pixel data" in entry["error"]

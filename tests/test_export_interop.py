@@ -136,3 +136,47 @@ def test_jpeg2000_lossless_equals_uncompressed():
     a = export_api.render_frame(pydicom.dcmread(get_testdata_file("MR_small_jp2klossless.dcm")))
     b = export_api.render_frame(pydicom.dcmread(get_testdata_file("MR_small.dcm")))
     assert np.array_equal(a, b)
+
+
+# --- issue 11 (class 6): like with like ---------------------------------------
+
+CORPUS = Path(__file__).resolve().parent / "corpus"
+
+
+@pytest.mark.parametrize("overlays,dcmtk_opts", [(True, []), (False, ["-O"])], ids=["burnt", "not-burnt"])
+def test_overlay_plane_like_dcmtk(tmp_path, overlays, dcmtk_opts):
+    """dcmj2pnm displays every overlay plane by default (``+O 0``, see
+    ``man dcmj2pnm``); export burns them only with ``--overlays``. Each is
+    compared with the matching dcmtk choice (default / ``-O``)."""
+    src = CORPUS / "mr_sie_overlay.dcm"
+    entry = next(export_api.export([src], tmp_path / "out", frames=[0], window_index=0, overlays=overlays))
+    assert entry["status"] == "ok", entry.get("error")
+    with Image.open(entry["outputs"][0]) as im:
+        mine = np.asarray(im).astype(int)
+    theirs = dcmtk_render("dcmj2pnm", src, ["+Wi", "1", *dcmtk_opts], 1, tmp_path / "dcmtk.pgm").astype(int)
+    assert np.abs(mine - theirs).max() <= 1
+    if overlays:  # the overlay is there: the two renderings differ
+        plain = next(export_api.export([src], tmp_path / "plain", frames=[0], window_index=0))
+        with Image.open(plain["outputs"][0]) as im:
+            assert (np.asarray(im).astype(int) != mine).any()
+
+
+@pytest.mark.parametrize("photometric,value", [("MONOCHROME2", 100), ("MONOCHROME1", 100), ("MONOCHROME2", 0)])
+def test_flat_frame_under_minmax_like_dcmtk(tmp_path, photometric, value):
+    """A frame whose min equals its max, under ``--voi minmax`` / ``+Wm``:
+    dcmtk 3.6.7 shows MONOCHROME2 black and MONOCHROME1 white (its window
+    c = min + 1/2, w = 1 puts the one value at the bottom); export agrees."""
+    ds = pydicom.dcmread(get_testdata_file("MR_small.dcm"))
+    ds.PixelData = np.full((ds.Rows, ds.Columns), value, dtype=ds.pixel_array.dtype).tobytes()
+    ds.PhotometricInterpretation = photometric
+    for keyword in ("WindowCenter", "WindowWidth"):
+        if keyword in ds:
+            del ds[keyword]
+    src = tmp_path / "flat.dcm"
+    ds.save_as(src)
+    entry = next(export_api.export([src], tmp_path / "out", voi="minmax"))
+    with Image.open(entry["outputs"][0]) as im:
+        mine = np.asarray(im).astype(int)
+    theirs = dcmtk_render("dcmj2pnm", src, ["+Wm"], 1, tmp_path / "dcmtk.pgm").astype(int)
+    assert np.array_equal(mine, theirs)
+    assert mine.max() == (255 if photometric == "MONOCHROME1" else 0)
