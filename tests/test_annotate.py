@@ -31,6 +31,7 @@ from dicom_rewrite.annotate import (
     Box,
     BoxError,
     annotate_dataset,
+    annotate_files,
     annotate_with_gsps,
     load_boxes,
     outline_mask,
@@ -949,3 +950,192 @@ def test_non_dicom_files_in_a_folder_are_listed_as_skipped(tmp_path):
     by_name = {Path(e["input"]).name: e for e in entries}
     assert by_name["ct.dcm"]["status"] == "ok"
     assert by_name["notes.txt"]["status"] == "skipped" and by_name["notes.txt"]["reason"]
+
+
+# ------------------------------------------------- sloppy sources (issue 11)
+
+def _sequence_item(**values) -> Dataset:
+    item = Dataset()
+    for kw, v in values.items():
+        setattr(item, kw, v)
+    return item
+
+
+def _no_study(ds: Dataset) -> None:
+    del ds.StudyInstanceUID
+
+
+def _latin1_iso2022(ds: Dataset) -> None:
+    ds.SpecificCharacterSet = "ISO 2022 IR 100"
+    ds.PatientName = "Müller^Jürgen"
+
+
+def _multi_valued_charset(ds: Dataset) -> None:
+    ds.SpecificCharacterSet = ["ISO 2022 IR 6", "ISO 2022 IR 100"]
+    ds.PatientName = "Müller^Jürgen"
+
+
+def _empty_charset(ds: Dataset) -> None:
+    ds.SpecificCharacterSet = ""
+    ds.PatientName = "Doe^John"
+
+
+def _bad_sex(ds: Dataset) -> None:
+    ds.PatientSex = "U"
+
+
+def _slashed_date(ds: Dataset) -> None:
+    ds.StudyDate = "1990/01/"
+
+
+def _colon_time(ds: Dataset) -> None:
+    ds.StudyTime = "15:26:10"
+
+
+def _empty_coding_scheme_version(ds: Dataset) -> None:
+    code = _sequence_item(CodeValue="P1", CodingSchemeDesignator="99LOCAL", CodeMeaning="Protocol",
+                          CodingSchemeVersion="")
+    item = _sequence_item(RequestedProcedureID="RP1", ScheduledProcedureStepID="SPS1")
+    item.ScheduledProtocolCodeSequence = [code]
+    ds.RequestAttributesSequence = [item]
+
+
+def _zero_spacing(ds: Dataset) -> None:
+    ds.PixelSpacing = [0, 0]
+
+
+def _identity_removed(ds: Dataset) -> None:
+    ds.PatientIdentityRemoved = "YES"
+    for kw in ("DeidentificationMethod", "DeidentificationMethodCodeSequence"):
+        if kw in ds:
+            delattr(ds, kw)
+
+
+def _image_laterality(ds: Dataset) -> None:
+    ds.BodyPartExamined = "KNEE"
+    ds.ImageLaterality = "L"
+    ds.Laterality = ""
+
+
+def _check_study(src: Dataset, img: Dataset, gsps: Dataset) -> None:
+    assert img.StudyInstanceUID == gsps.StudyInstanceUID
+    assert pydicom.uid.UID(img.StudyInstanceUID).is_valid
+
+
+def _check_utf8(src: Dataset, img: Dataset, gsps: Dataset) -> None:
+    assert img.SpecificCharacterSet == "ISO_IR 192"
+    assert str(img.PatientName) == str(gsps.PatientName) == "Müller^Jürgen"
+
+
+def _check_no_charset(src: Dataset, img: Dataset, gsps: Dataset) -> None:
+    assert str(img.get("SpecificCharacterSet", "") or "") in ("", "ISO_IR 100", "ISO_IR 192")
+
+
+def _check(keyword: str, expected) -> object:
+    def check(src: Dataset, img: Dataset, gsps: Dataset) -> None:
+        for ds in (img, gsps):
+            if keyword in ds or expected is not None:
+                assert (ds.get(keyword) or None) == expected, f"{keyword}: {ds.get(keyword)!r}"
+    return check
+
+
+def _check_date(src: Dataset, img: Dataset, gsps: Dataset) -> None:
+    for ds in (img, gsps):  # dropped (the engine may date the study by the batch clock)
+        assert re.fullmatch(r"(\d{8})?", str(ds.get("StudyDate", "") or ""))
+
+
+def _check_code_item(src: Dataset, img: Dataset, gsps: Dataset) -> None:
+    code = img.RequestAttributesSequence[0].ScheduledProtocolCodeSequence[0]
+    assert "CodingSchemeVersion" not in code and code.CodeValue == "P1"
+
+
+def _check_no_spacing(src: Dataset, img: Dataset, gsps: Dataset) -> None:
+    assert "PixelSpacing" not in img
+
+
+def _check_deidentified(src: Dataset, img: Dataset, gsps: Dataset) -> None:
+    for ds in (img, gsps):
+        assert ds.PatientIdentityRemoved == "YES"
+        assert "de-identified source" in str(ds.DeidentificationMethod)
+
+
+def _check_laterality(src: Dataset, img: Dataset, gsps: Dataset) -> None:
+    assert gsps.Laterality == "L"
+    assert not img.get("Laterality")
+
+
+SLOPPY = [
+    ("no-study", "ct.dcm", _no_study, "new study", _check_study),
+    ("iso2022-single", "ct.dcm", _latin1_iso2022, "UTF-8", _check_utf8),
+    ("charset-multi", "ct.dcm", _multi_valued_charset, "UTF-8", _check_utf8),
+    ("charset-empty", "ct.dcm", _empty_charset, "Specific Character Set", _check_no_charset),
+    ("sex", "ct.dcm", _bad_sex, "Patient's Sex", _check("PatientSex", None)),
+    ("date", "ct.dcm", _slashed_date, "StudyDate", _check_date),
+    ("time", "ct.dcm", _colon_time, "StudyTime", _check("StudyTime", "152610")),
+    ("coding-scheme-version", "ct.dcm", _empty_coding_scheme_version, "CodingSchemeVersion", _check_code_item),
+    ("pixel-spacing", "cr.dcm", _zero_spacing, "Pixel Spacing", _check_no_spacing),
+    ("deidentified", "ct.dcm", _identity_removed, "De-identification Method", _check_deidentified),
+    ("image-laterality", "cr.dcm", _image_laterality, None, _check_laterality),
+]
+
+
+@pytest.mark.parametrize("name,tpl,plant,note,check", SLOPPY, ids=[s[0] for s in SLOPPY])
+def test_sloppy_source_repaired(tmp_path, name, tpl, plant, note, check):
+    from tests.interop import assert_dciodvfy_clean, require_tool
+
+    src = template(tpl)
+    plant(src)
+    path = tmp_path / f"{name}.dcm"
+    src.save_as(path)
+    entries = list(annotate_files([path], tmp_path / "out", boxes=[Box(2, 2, 20, 20, "x")], gsps=True,
+                                  durable=False))
+    assert [e["status"] for e in entries] == ["ok", "ok"], entries
+    image, state = entries
+    if note is not None:
+        assert any(note in n for n in image.get("notes", [])), image.get("notes")
+    img = pydicom.dcmread(image["outputs"][0])
+    gsps = pydicom.dcmread(state["outputs"][0])
+    check(src, img, gsps)
+    require_tool("dciodvfy")
+    assert_dciodvfy_clean(image["outputs"][0])
+    assert_dciodvfy_clean(state["outputs"][0])
+
+
+class _Panic(BaseException):
+    """Like pyo3's PanicException: a BaseException from a plugin."""
+
+
+def test_gsps_step_failure_is_its_entry(tmp_path, monkeypatch):
+    src = template("ct.dcm")
+    path = tmp_path / "ct.dcm"
+    src.save_as(path)
+
+    def panic(self, group, k):
+        raise _Panic("decoder panicked")
+
+    monkeypatch.setattr(Annotator, "build_state", panic)
+    entries = list(annotate_files([path], tmp_path / "out", boxes=[Box(2, 2, 20, 20)], gsps=True,
+                                  durable=False))
+    assert [e["status"] for e in entries][0] == "ok"
+    assert entries[1]["input"] == "presentation state 1"
+    assert entries[1]["status"] != "ok" and "decoder panicked" in entries[1]["error"]
+
+
+def test_gsps_step_passes_keyboard_interrupt(tmp_path, monkeypatch):
+    path = tmp_path / "ct.dcm"
+    template("ct.dcm").save_as(path)
+
+    def stop(self, group, k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Annotator, "build_state", stop)
+    with pytest.raises(KeyboardInterrupt):
+        list(annotate_files([path], tmp_path / "out", boxes=[Box(2, 2, 20, 20)], gsps=True, durable=False))
+
+
+def test_clean_source_is_not_copied():
+    from dicom_rewrite.annotate.repair import repair_source
+    from dicom_rewrite.core.uids import UidMap
+
+    src = template("ct.dcm")
+    assert repair_source(src, UidMap()) == (src, []) or repair_source(src, UidMap())[0] is src

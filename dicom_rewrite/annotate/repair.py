@@ -38,6 +38,7 @@ from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 from pydicom.sequence import Sequence as DicomSequence
 from pydicom.tag import Tag
+from pydicom.valuerep import PersonName
 
 from dicom_rewrite.core.uids import UidMap, is_valid_uid
 
@@ -148,6 +149,7 @@ def _character_set(r: _Repair, _uids: UidMap) -> None:
         if elem.VR in _TEXT_VRS or elem.VR == "SQ":
             out[elem.tag] = copy.deepcopy(elem)
     out.decode()
+    _plain_person_names(out)
     old = "\\".join(values)
     if all(str(e.value).isascii() for e in out.iterall() if e.VR in _TEXT_VRS and e.value):
         del out["SpecificCharacterSet"]
@@ -155,6 +157,15 @@ def _character_set(r: _Repair, _uids: UidMap) -> None:
     else:
         out.SpecificCharacterSet = "ISO_IR 192"
         r.notes.append(f"Specific Character Set {old!r}: values decoded and written in UTF-8 (ISO_IR 192)")
+
+
+def _plain_person_names(ds: Dataset) -> None:
+    """Person names without their source bytes, as UTF-8 text (pydicom
+    would otherwise re-decode them from the source's bytes)."""
+    for elem in ds.iterall():
+        if elem.VR == "PN" and elem.value:
+            names = [PersonName(str(v), encodings=["UTF8"]) for v in (elem.value if elem.VM > 1 else [elem.value])]
+            elem.value = names if elem.VM > 1 else names[0]
 
 
 def _study(r: _Repair, uids: UidMap) -> None:
