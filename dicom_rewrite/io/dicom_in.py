@@ -207,7 +207,7 @@ def decode_frame_with_plugin(ds: Dataset, frame: int = 0, *, raw: bool = False) 
         try:
             return _pixel_array(ds, index, raw, name), name
         except PixelDataError as exc:
-            reason = str(exc).removeprefix("cannot decode the pixel data: ")
+            reason = str(exc).removeprefix("cannot decode the pixel data: ").rsplit(f"{name}: ", 1)[-1]
             log.info("decoder plugin %s failed: %s", name, reason)
             failures.append(f"{name}: {reason}")
     with contextlib.suppress(PixelDataError, ImportError):
