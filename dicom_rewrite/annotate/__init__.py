@@ -11,6 +11,7 @@ The modules, by job:
 * :mod:`.background`: the window and the gray background;
 * :mod:`.derive`: what makes the engine's output a derived annotation;
 * :mod:`.engines`: one engine per source series;
+* :mod:`.repair`: a sloppy source's values repaired (with notes) first;
 * :mod:`.gsps`: the presentation state (the only highdicom user);
 * :mod:`.run`: the :class:`Annotator` and the batch of files.
 
