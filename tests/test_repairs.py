@@ -122,3 +122,74 @@ def test_convert_image_accepts_headerless(tmp_path):
     path = tmp_path / "raw.dcm"
     _headerless(path)
     assert convert_image(GRAY, path).Modality == "CT"
+
+
+# --- 3-5. references, invalid values, code items ---------------------------------
+
+def test_referenced_series_dropped_and_nested_uids_remapped(tmp_path):
+    ds = _tpl(CT)
+    ref = Dataset()
+    ref.SeriesInstanceUID = "1.2.3.4.5.6.7.8.9.10.11"
+    ref.StudyInstanceUID = "1.2.3.4.5.6.7.8.9.10.12"
+    ds.ReferencedSeriesSequence = Sequence([ref])
+    other = Dataset()
+    other.StudyInstanceUID = "1.2.3.4.5.6.7.8.9.10.13"
+    ds.RequestAttributesSequence = Sequence([other])
+    out, notes = _convert(ds)
+    assert "ReferencedSeriesSequence" not in out
+    assert any("ReferencedSeriesSequence removed" in n for n in notes)
+    path = _save(out, tmp_path)
+    assert b"1.2.3.4.5.6.7.8.9.10.1" not in path.read_bytes()
+    assert_dciodvfy_clean(path)
+
+
+def test_invalid_cs_value_dropped():
+    ds = _tpl(CT)
+    ds.BodyPartExamined = "JPEG 2000 Compressed Image"
+    out, notes = _convert(ds)
+    assert "BodyPartExamined" not in out
+    assert any("BodyPartExamined" in n and "CS" in n for n in notes)
+
+
+@pytest.mark.parametrize("value,expected", [("ISO-IR 100", "ISO_IR 100"), ("", None)])
+def test_character_set_term_repaired(value, expected):
+    ds = _tpl(CT)
+    ds.SpecificCharacterSet = value
+    out, notes = _convert(ds)
+    assert out.get("SpecificCharacterSet") == expected
+    assert any("Specific Character Set" in n for n in notes)
+
+
+def test_multivalued_character_set_keeps_working():
+    ds = _tpl(CT)
+    ds.SpecificCharacterSet = ["", "ISO 2022 IR 87"]
+    ds.PatientName = "Yamada^Tarou=山田^太郎"
+    out = convert_image(GRAY, ds)
+    assert out.SpecificCharacterSet
+
+
+@pytest.mark.parametrize("kw", ["PixelSpacing", "ImagerPixelSpacing"])
+def test_non_positive_spacing_removed(kw):
+    ds = _tpl(CR)
+    setattr(ds, kw, [0, -1])
+    out, notes = _convert(ds)
+    assert kw not in out or all(float(v) > 0 for v in out[kw].value)
+    assert any(kw in n and "not positive" in n for n in notes)
+
+
+def test_incomplete_code_items_dropped(tmp_path):
+    ds = _tpl(CT)
+    bad = Dataset()
+    bad.CodeValue = "2501"
+    good = Dataset()
+    good.CodeValue, good.CodingSchemeDesignator, good.CodeMeaning = "T-D3000", "SRT", "Chest"
+    good.CodingSchemeVersion = ""
+    good.ContextIdentifier = "4031"
+    ds.PerformedProtocolCodeSequence = Sequence([bad])
+    ds.AnatomicRegionSequence = Sequence([good])
+    out, notes = _convert(ds)
+    assert "PerformedProtocolCodeSequence" not in out
+    item = out.AnatomicRegionSequence[0]
+    assert "ContextIdentifier" not in item and "CodingSchemeVersion" not in item
+    assert any("PerformedProtocolCodeSequence" in n for n in notes)
+    assert_dciodvfy_clean(_save(out, tmp_path))

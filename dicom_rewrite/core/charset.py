@@ -7,6 +7,7 @@ from collections.abc import Iterable
 
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
+from pydicom.multival import MultiValue
 
 _TEXT_VRS = frozenset({"SH", "LO", "ST", "LT", "UT", "UC", "PN"})
 
@@ -49,7 +50,9 @@ def fix_character_set(ds: Dataset, base: Dataset | None = None) -> None:
         return
     current = ds.get("SpecificCharacterSet")
     if current:
-        codecs = convert_encodings(current if isinstance(current, list) else [current])
+        # a multi-valued set (ISO 2022 code extensions) is a MultiValue, not a list
+        codecs = convert_encodings(list(current) if isinstance(current, (list, MultiValue))
+                                   else [current])
         try:
             for t in text:
                 t.encode(codecs[0])

@@ -162,12 +162,16 @@ def strip_identity(ds: Dataset, keep: frozenset[int] = frozenset()) -> list[Chan
 # ---------------------------------------------------------------- UIDs
 
 def remap_uids(ds: Dataset, uid_map: UidMap, skip: frozenset[int] = frozenset()) -> list[Change]:
-    """Replace every non-standard UID value (any depth) with its mapped value."""
+    """Replace every non-standard UID value (any depth) with its mapped value.
+
+    ``skip``: top-level tags left alone (the caller sets them); nested ones
+    (a referenced Study or Series Instance UID) are always remapped, so no
+    template UID reaches an output at any depth."""
     changes: list[Change] = []
     for elem in list(ds):
         if elem.VR == "SQ":
             for item in elem.value or []:
-                changes.extend(remap_uids(item, uid_map, skip))
+                changes.extend(remap_uids(item, uid_map))
             continue
         if elem.VR != "UI" or int(elem.tag) in skip or elem.value in (None, ""):
             continue

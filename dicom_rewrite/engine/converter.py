@@ -51,6 +51,7 @@ from dicom_rewrite.engine.pixels import (
     set_pixel_values,
     window_values,
 )
+from dicom_rewrite.engine.repairs import repair_template
 from dicom_rewrite.engine.template import Template
 from dicom_rewrite.io.images import Raster
 from dicom_rewrite.profile import DEFAULT_PROFILE, Context, Identity, Profile
@@ -177,6 +178,8 @@ class Converter:
         self.started = started or clock.now()
         self.transfer_syntax = syntax.resolve(transfer_syntax or profile.pixel.transfer_syntax)
         self.uid_map = uid_map or UidMap(profile.uids.root, profile.uids.key)
+        #: notes of the template defects repaired (every output carries them)
+        self.base_notes: list[str] = []
         self.base, self.base_changes = self._scrubbed_base()
         # memos, each bounded (KINDS_KEPT) so memory stays flat however many
         # kinds of image a batch holds
@@ -203,6 +206,7 @@ class Converter:
         }
         changes += remap_uids(ds, self.uid_map, skip=level_tags)
         drop_empty_sequences(ds)
+        self.base_notes = repair_template(ds)
         # once for the values every output shares (see fix_character_set's base)
         fix_character_set(ds)
         return ds, changes
@@ -220,7 +224,7 @@ class Converter:
         kind = self._kind(raster, plan)
         ds = copy_dataset(kind.prototype)
         changes = list(self.base_changes) + kind.changes
-        notes = list(raster.notes) + kind.notes
+        notes = list(raster.notes) + self.base_notes + kind.notes
         set_pixel_values(ds, raster, plan)
         for tag, vr, text in self._instance_values(raster, index):
             ds.add(DataElement(tag, vr, text))
