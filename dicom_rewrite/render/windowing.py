@@ -297,12 +297,7 @@ def render_with_info(
         Overrides (0028,1056) *VOI LUT Function* for the window used; an
         explicit ``window`` is LINEAR unless this says otherwise.
     """
-    if voi not in (None, "minmax", "none"):
-        raise UsageError(f"--voi {voi!r}: expected 'minmax' or 'none'")
-    if voi_function is not None:
-        voi_function = str(voi_function).strip().upper()
-        if voi_function not in VOI_FUNCTIONS:
-            raise UsageError(f"VOI LUT function {voi_function!r} is not one of {', '.join(VOI_FUNCTIONS)}")
+    voi_function = _checked_voi(voi, voi_function)
     pi = str(ds.get("PhotometricInterpretation", "")).strip().upper()
     if arr is None:
         from pydicom.pixels.utils import pixel_array
@@ -322,6 +317,47 @@ def render_with_info(
     return out, RenderInfo(**info)
 
 
+def _checked_voi(voi: str | None, voi_function: str | None) -> str | None:
+    """Refuse a bad ``voi``; ``voi_function`` upper-cased and checked."""
+    if voi not in (None, "minmax", "none"):
+        raise UsageError(f"--voi {voi!r}: expected 'minmax' or 'none'")
+    if voi_function is None:
+        return None
+    voi_function = str(voi_function).strip().upper()
+    if voi_function not in VOI_FUNCTIONS:
+        raise UsageError(f"VOI LUT function {voi_function!r} is not one of {', '.join(VOI_FUNCTIONS)}")
+    return voi_function
+
+
+def _modality_info(ds: Dataset, info: dict[str, Any]) -> None:
+    """Record the Modality LUT (PS3.4 N.2.1.1 step 1) in ``info``."""
+    if ds.get("ModalityLUTSequence"):
+        info["modality_lut"] = "Modality LUT Sequence"
+    elif "RescaleSlope" in ds and "RescaleIntercept" in ds:
+        info["modality_lut"] = "rescale"
+        info["rescale_slope"] = float(ds.RescaleSlope)
+        info["rescale_intercept"] = float(ds.RescaleIntercept)
+
+
+def _inverts(ds: Dataset, pi: str, apply_presentation: bool, info: dict[str, Any]) -> bool:
+    """Whether the Presentation LUT step (PS3.4 N.2.1.1 step 3) inverts.
+
+    (2050,0020) Presentation LUT Shape, when present, decides the polarity:
+    the DX, MG and IO IODs (PS3.3 C.8.11.6) require INVERSE with MONOCHROME1
+    and IDENTITY with MONOCHROME2. Without it, MONOCHROME1 (PS3.3
+    C.7.6.3.1.2, minimum is white) implies INVERSE. dcmtk decides the same way.
+    """
+    shape = str(ds.get("PresentationLUTShape", "") or "").strip().upper() or None
+    info["presentation_lut_shape"] = shape
+    if shape in ("IDENTITY", "INVERSE"):
+        wants_inverse = shape == "INVERSE"
+    else:
+        wants_inverse = pi == "MONOCHROME1"
+    invert = apply_presentation and wants_inverse
+    info["inverted"] = bool(invert)
+    return invert
+
+
 def _render_gray(
     ds: Dataset,
     arr: np.ndarray,
@@ -336,12 +372,7 @@ def _render_gray(
     if arr.ndim != 2:
         raise PixelDataError(f"{pi} frame has shape {arr.shape}, expected (rows, columns)")
     # PS3.4 N.2.1.1 step 1: Modality LUT
-    if ds.get("ModalityLUTSequence"):
-        info["modality_lut"] = "Modality LUT Sequence"
-    elif "RescaleSlope" in ds and "RescaleIntercept" in ds:
-        info["modality_lut"] = "rescale"
-        info["rescale_slope"] = float(ds.RescaleSlope)
-        info["rescale_intercept"] = float(ds.RescaleIntercept)
+    _modality_info(ds, info)
     # Every step below is a function of each pixel's stored value alone, so
     # for integer pixels the steps run once per stored value in the frame's
     # range (a lookup table, as dcmtk does) and the table is then indexed:
@@ -358,19 +389,8 @@ def _render_gray(
     # step 2: VOI LUT
     y = _apply_voi(ds, values, info, window, window_index, voi, voi_function, present)
 
-    # step 3: Presentation LUT (PS3.4 N.2.1.1). (2050,0020) Presentation LUT
-    # Shape, when present, decides the polarity: the DX, MG and IO IODs (PS3.3
-    # C.8.11.6) require INVERSE with MONOCHROME1 and IDENTITY with MONOCHROME2.
-    # Without it, MONOCHROME1 (PS3.3 C.7.6.3.1.2, minimum is white) implies
-    # INVERSE. dcmtk decides the same way.
-    shape = str(ds.get("PresentationLUTShape", "") or "").strip().upper() or None
-    info["presentation_lut_shape"] = shape
-    if shape in ("IDENTITY", "INVERSE"):
-        wants_inverse = shape == "INVERSE"
-    else:
-        wants_inverse = pi == "MONOCHROME1"
-    invert = apply_presentation and wants_inverse
-    info["inverted"] = bool(invert)
+    # step 3: Presentation LUT
+    invert = _inverts(ds, pi, apply_presentation, info)
     out = _to_uint8(255.0 - y if invert else y)
     if domain is not None:
         return out[arr.astype(np.intp) - domain[0]]
