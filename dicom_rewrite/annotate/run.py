@@ -149,7 +149,6 @@ class Annotator:
         out = self._engines.convert(src, source_header, series_uid, from_array(rgb), index=index,
                                     stem=f"annotation{index}",
                                     name=f"{src.SOPInstanceUID}:{planned.frame}", adjust=adjust)
-        _image_laterality(out.dataset, source_header)
         ann = Annotation(out.dataset, source_header, planned.frame, planned.placed, used,
                          [*out.notes, *repairs])
         self._done.append(ann)
@@ -177,20 +176,6 @@ class Annotator:
     def build_state(self, group: StateGroup, k: int) -> Dataset:
         return build_state(group, k, uid_map=self.uid_map, series_numbers=self.series_numbers,
                            started=self.started)
-
-
-def _image_laterality(ds: Dataset, src: Dataset) -> None:
-    """PS3.3 C.7.3.1: an empty Laterality (Type 2C) only where it is
-    required: not when the source gives Image Laterality, names an unpaired
-    body part, or is a slide (SM)."""
-    from dicom_rewrite.engine.completion import UNPAIRED_BODY_PARTS
-
-    if "Laterality" not in ds or str(ds.Laterality or "").strip():
-        return
-    body_part = str(src.get("BodyPartExamined", "") or "").strip().upper()
-    if (str(src.get("ImageLaterality", "") or "").strip() or body_part in UNPAIRED_BODY_PARTS
-            or str(src.get("Modality", "")).upper() == "SM"):
-        del ds.Laterality
 
 
 def _by_frame(boxes: Iterable[Box], frames: Iterable[int] | None, n_frames: int,
