@@ -102,6 +102,7 @@ class Annotator:
         self._engines = SeriesEngines(self.profile, self.uid_map, self.started)
         self._index: dict[str, int] = defaultdict(int)
         self._done: list[Annotation] = []
+        self._last_repair: tuple[Dataset, Dataset, list[str]] | None = None
 
     # -------------------------------------------------------------- planning
     def plan(self, ds: Dataset, boxes: Iterable[Box], *, frames: Iterable[int] | None = None,
@@ -131,7 +132,7 @@ class Annotator:
     def render(self, planned: Planned, pixels: Dataset | None = None) -> Annotation:
         """Render one planned frame; ``pixels`` is the full dataset when
         ``planned.source`` is only a header."""
-        src, repairs = repair_source(pixels if pixels is not None else planned.source, self.uid_map)
+        src, repairs = self._repaired(pixels if pixels is not None else planned.source)
         background, used = render_background(src, planned.frame - 1, self.window)
         rgb = draw_boxes(background, planned.placed, self.thickness)
         study = str(src.get("StudyInstanceUID", ""))
@@ -153,6 +154,13 @@ class Annotator:
                          [*out.notes, *repairs])
         self._done.append(ann)
         return ann
+
+    def _repaired(self, src: Dataset) -> tuple[Dataset, list[str]]:
+        """:func:`~.repair.repair_source` of ``src``, once for all its frames
+        (the last source's result is kept)."""
+        if self._last_repair is None or self._last_repair[0] is not src:
+            self._last_repair = (src, *repair_source(src, self.uid_map))
+        return self._last_repair[1], self._last_repair[2]
 
     def _number(self, study: str, src: Dataset) -> int:
         if study not in self.series_numbers:
