@@ -85,9 +85,6 @@ KNOWN_FAILURES: dict[tuple[str, str], str] = {
     ("convert-dciodvfy", "sm_gray"): "dciodvfy: SpecimenDescriptionSequence/SpecimenIdentifier, ContainerIdentifier - Type 1 missing (Specimen Module kept on switching class)",
     ("convert-dciodvfy", "sm_jls"): "dciodvfy: SpecimenDescriptionSequence/SpecimenIdentifier, ContainerIdentifier - Type 1 missing (Specimen Module kept on switching class)",
     ("export", "seg_liver_dfl"): "dcmtk has no decoder for Deflated Image Frame Compression (1.2.840.10008.1.2.8.1): no oracle (export decodes it: tests/test_export.py)",
-    ("annotate", "cr_agfa_jp"): "corpus file has Rows/Columns but no Pixel Data (charset sample): reported as error",
-    ("annotate", "cr_agfa_jp_ir6"): "corpus file has Rows/Columns but no Pixel Data (charset sample): reported as error",
-    ("annotate", "cr_agfa_kr"): "corpus file has Rows/Columns but no Pixel Data (charset sample): reported as error",
 }
 
 
