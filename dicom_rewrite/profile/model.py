@@ -184,7 +184,7 @@ class Profile:
 
     def describe(self) -> str:
         """The resolved profile as YAML (with the origin of every rule)."""
-        from dicom_rewrite.profile import describe  # the package imports this module
+        from dicom_rewrite.profile.resolved import describe  # resolved imports this module
 
         return describe(self)
 
