@@ -80,10 +80,6 @@ def transfer_syntax(row: dict[str, str]) -> str:
 # name of tests/test_corpus_interop.py, optionally ``check:kind`` for one
 # image kind of the convert matrix (``check`` alone covers every kind).
 KNOWN_FAILURES: dict[tuple[str, str], str] = {
-    ("convert-dciodvfy", "dx_fuji"): "dciodvfy: /AnatomicRegionSequence(0008,2218) - empty though BodyPartExamined has a value (or not a single item)",
-    ("convert-dciodvfy", "sm_rgb"): "dciodvfy: SpecimenDescriptionSequence/SpecimenIdentifier, ContainerIdentifier - Type 1 missing (Specimen Module kept on switching class)",
-    ("convert-dciodvfy", "sm_gray"): "dciodvfy: SpecimenDescriptionSequence/SpecimenIdentifier, ContainerIdentifier - Type 1 missing (Specimen Module kept on switching class)",
-    ("convert-dciodvfy", "sm_jls"): "dciodvfy: SpecimenDescriptionSequence/SpecimenIdentifier, ContainerIdentifier - Type 1 missing (Specimen Module kept on switching class)",
     ("export", "seg_liver_dfl"): "dcmtk has no decoder for Deflated Image Frame Compression (1.2.840.10008.1.2.8.1): no oracle (export decodes it: tests/test_export.py)",
 }
 

@@ -193,3 +193,31 @@ def test_incomplete_code_items_dropped(tmp_path):
     assert "ContextIdentifier" not in item and "CodingSchemeVersion" not in item
     assert any("PerformedProtocolCodeSequence" in n for n in notes)
     assert_dciodvfy_clean(_save(out, tmp_path))
+
+
+# --- kept modules keep their required attributes; anatomy stays consistent ----
+
+def test_a_kept_specimen_module_gets_dummy_identifiers(tmp_path):
+    ds = _tpl(CT)
+    item = Dataset()
+    item.SpecimenIdentifier = "PATHO-REAL-ID-77"
+    item.SpecimenUID = "1.2.3.4.5.6.7"
+    ds.SpecimenDescriptionSequence = Sequence([item])
+    ds.ContainerIdentifier = "SLIDE-REAL-ID-99"
+    out, notes = _convert(ds)
+    assert out.ContainerIdentifier == "CONTAINER1"  # the identity strip removed the real one
+    assert out.SpecimenDescriptionSequence[0].SpecimenIdentifier == "SPECIMEN1"
+    assert "SpecimenPreparationSequence" in out.SpecimenDescriptionSequence[0]
+    assert any("Container Identifier" in n for n in notes)
+    assert "SLIDE-REAL-ID-99" not in str(out) and "PATHO-REAL-ID-77" not in str(out)
+
+
+def test_an_empty_anatomic_region_with_a_body_part_is_made_consistent(tmp_path):
+    ds = _tpl(CR)
+    ds.BodyPartExamined = "CHEST"
+    ds.AnatomicRegionSequence = Sequence([])
+    out, notes = _convert(ds)
+    assert not out.get("BodyPartExamined")  # absent, or empty where the IOD makes it Type 2
+    assert not out.get("AnatomicRegionSequence")
+    assert any("Body Part Examined removed" in n for n in notes)
+    assert_dciodvfy_clean(_save(out, tmp_path))

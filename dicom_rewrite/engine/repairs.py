@@ -181,10 +181,54 @@ def _repair_code_item(item: Dataset) -> bool:
     return has_value and scheme and bool(item.get("CodeMeaning"))
 
 
+def complete_specimen(ds: Dataset) -> list[str]:
+    """PS3.3 C.7.6.22 Specimen Module (and its Specimen Description items): a
+    kept module keeps its required attributes. The identity strip removes
+    the identifiers (PS3.15 E.1-1: Container and Specimen Identifier are
+    replaced by dummy values, D), so Type 1 identifiers get a dummy and the
+    Type 2 sequences an empty value."""
+    items = ds.get("SpecimenDescriptionSequence")
+    if "ContainerIdentifier" not in ds and not items:
+        return []
+    notes = []
+    if not ds.get("ContainerIdentifier"):
+        ds.ContainerIdentifier = "CONTAINER1"  # Type 1: a dummy (PS3.15 E.1-1 action D)
+        notes.append("Container Identifier (0040,0512) set to a dummy value (PS3.15 E.1-1)")
+    for kw in ("IssuerOfTheContainerIdentifierSequence", "ContainerTypeCodeSequence"):
+        if kw not in ds:
+            setattr(ds, kw, [])  # Type 2
+    for i, item in enumerate(items or [], 1):
+        if not item.get("SpecimenIdentifier"):
+            item.SpecimenIdentifier = f"SPECIMEN{i}"  # Type 1: a dummy (PS3.15 E.1-1 action D)
+            notes.append(f"Specimen Identifier of specimen {i} set to a dummy value (PS3.15 E.1-1)")
+        for kw in ("IssuerOfTheSpecimenIdentifierSequence", "SpecimenPreparationSequence"):
+            if kw not in item:
+                setattr(item, kw, [])  # Type 2
+    return notes
+
+
+def consistent_anatomy(ds: Dataset) -> list[str]:
+    """PS3.3 10.5 General Anatomy Macros: an empty Anatomic Region Sequence
+    means the anatomy is unknown, which a Body Part Examined value
+    contradicts, and outside the DX family the sequence holds a single item
+    when present. The empty sequence claims nothing: removed (IOD completion
+    gives it back empty where it is Type 2), and with it the body part."""
+    seq = ds.get("AnatomicRegionSequence")
+    if seq is None or len(seq):
+        return []
+    del ds.AnatomicRegionSequence
+    if not ds.get("BodyPartExamined"):
+        return []
+    del ds.BodyPartExamined
+    return ["Body Part Examined removed: the template's Anatomic Region Sequence is empty (anatomy unknown)"]
+
+
 _REPAIRS: tuple[Repair, ...] = (
     drop_referenced_series,
     fix_character_set_term,
     drop_invalid_code_strings,
     drop_bad_spacing,
     repair_code_items,
+    complete_specimen,
+    consistent_anatomy,
 )
