@@ -7,8 +7,9 @@ until a name is used.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from dicom_rewrite.core.lazy import lazy_names
 
 __version__ = "0.1.0"
 
@@ -45,17 +46,7 @@ if TYPE_CHECKING:
     from dicom_rewrite.profile import Profile
 
 
-def __getattr__(name: str) -> Any:
-    module = _PUBLIC.get(name)
-    if module is None:
-        raise AttributeError(f"module 'dicom_rewrite' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_PUBLIC])
+__getattr__, __dir__ = lazy_names(__name__, _PUBLIC, globals())
 
 
 __all__ = [

@@ -10,8 +10,9 @@ convert command only, so a command's start-up pays for that command alone.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from dicom_rewrite.core.lazy import lazy_names
 
 #: public name -> the module that defines it
 _PUBLIC = {
@@ -40,17 +41,7 @@ if TYPE_CHECKING:
     from dicom_rewrite.series import iter_series, prepare_series, write_series
 
 
-def __getattr__(name: str) -> Any:
-    module = _PUBLIC.get(name)
-    if module is None:
-        raise AttributeError(f"module 'dicom_rewrite.api' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_PUBLIC])
+__getattr__, __dir__ = lazy_names(__name__, _PUBLIC, globals())
 
 
 def echo(peer: str | Peer, *, calling_aet: str = "DICOM_REWRITE", timeout: float = 10.0) -> str:
