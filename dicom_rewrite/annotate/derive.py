@@ -29,6 +29,7 @@ from dicom_rewrite.annotate.layout import PlacedBox
 from dicom_rewrite.core.scrub import Change
 from dicom_rewrite.core.uids import UidMap, is_valid_uid
 from dicom_rewrite.engine.pixels import PixelPlan
+from dicom_rewrite.io import dicom_in
 from dicom_rewrite.io.dicom_in import PIXEL_KEYWORDS
 from dicom_rewrite.profile import Identity, Profile, SopClassMode, UidMode
 
@@ -108,10 +109,7 @@ def annotation_profile(profile: Profile | None) -> Profile:
 
 def frame_count(ds: Dataset) -> int:
     """(0028,0008) Number of Frames; 1 when absent or not a number."""
-    try:
-        return max(int(ds.get("NumberOfFrames", 1) or 1), 1)
-    except (TypeError, ValueError):
-        return 1
+    return dicom_in.frame_count(ds, strict=False)
 
 
 def series_number(value: Any) -> int:

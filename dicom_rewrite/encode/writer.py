@@ -13,9 +13,7 @@ encapsulated syntax); ``tests/test_writer.py`` checks that.
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
-from pathlib import Path
-from typing import Any, BinaryIO, cast
+from typing import Any, cast
 
 from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset, FileMetaDataset
@@ -27,8 +25,6 @@ from pydicom.filewriter import (
 )
 from pydicom.multival import MultiValue
 from pydicom.valuerep import IS, DSdecimal, DSfloat, PersonName
-
-from dicom_rewrite.io.files import atomic_write_bytes
 
 #: bytes or a C-contiguous array (anything ``file.write`` takes)
 Buffer = Any
@@ -88,7 +84,6 @@ class DatasetWriter:
     def __init__(self) -> None:
         self._cache: _Cache = {}
         self._meta_cache: _Cache = {}
-        self._dirs: set[Path] = set()  # output folders known to exist
 
     def encode(self, ds: Dataset) -> bytes:
         split = self.segments(ds)
@@ -183,15 +178,4 @@ class DatasetWriter:
             cache[int(elem.tag)] = (value, key, elem.VR, encodings, data)
         return data
 
-    def write(self, ds: Dataset, path: Path) -> Path:
-        """Write ``ds`` atomically to ``path``."""
-        return self.write_parts([self.encode(ds)], path)
 
-    def write_parts(self, parts: Sequence[Buffer], path: Path) -> Path:
-        """Write the concatenation of ``parts`` (bytes or C-contiguous arrays)
-        atomically to ``path``, without joining them in memory first."""
-        return atomic_write_bytes(path, parts, made_dirs=self._dirs, dump=self._dump)
-
-    @staticmethod
-    def _dump(data: Buffer, f: BinaryIO) -> None:
-        f.write(data)

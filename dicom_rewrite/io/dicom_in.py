@@ -81,11 +81,15 @@ def has_pixel_data(ds: Dataset) -> bool:
     return any(kw in ds for kw in PIXEL_KEYWORDS)
 
 
-def frame_count(ds: Dataset) -> int:
-    """(0028,0008) Number of Frames (1 when absent or empty)."""
+def frame_count(ds: Dataset, *, strict: bool = True) -> int:
+    """(0028,0008) Number of Frames (1 when absent or empty). A value that
+    is not a number raises :class:`PixelDataError`, or counts as 1 when not
+    ``strict`` (a header read only for its references)."""
     try:
         return max(int(ds.get("NumberOfFrames", 1) or 1), 1)
     except (TypeError, ValueError):
+        if not strict:
+            return 1
         raise PixelDataError(f"(0028,0008) Number of Frames {ds.get('NumberOfFrames')!r} is not a number") from None
 
 

@@ -16,9 +16,9 @@ from datetime import datetime
 from typing import Any
 
 from pydicom import config as pydicom_config
-from pydicom.datadict import dictionary_VR
 from pydicom.valuerep import VALIDATORS, validate_value
 
+from dicom_rewrite.core.scrub import vr_of
 from dicom_rewrite.core.uids import is_valid_uid
 
 #: PS3.5 Table 6.2-1: the maximum length of a value, in characters (None:
@@ -65,10 +65,7 @@ _VM = re.compile(r"(\d+)(?:-(\d*)n|-(\d+))?")
 
 def tag_vr(tag: int) -> str:
     """The dictionary VR of a public tag (``US or SS`` stays as it is), or UN."""
-    try:
-        return str(dictionary_VR(tag))
-    except KeyError:
-        return "UN"
+    return vr_of(tag)
 
 
 def python_kind(vr: str) -> type:
