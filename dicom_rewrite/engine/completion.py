@@ -78,7 +78,7 @@ def complete_iod(ds: Dataset, sop_class: UID, missing: list[tuple[str, str]], no
             ds.add(DataElement(t, vr, Sequence([]) if vr == "SQ" else None))
         else:
             setattr(ds, kw, copy.copy(TYPE1_DEFAULTS[kw]))
-            notes.append(f"{kw} was missing in the template; set to a neutral value")
+            notes.append(f"{kw} is required by the IOD and not known for these pixels: set to a neutral value")
     _complete_type2c(ds, sop_class, notes)
 
 

@@ -1,0 +1,67 @@
+"""A template lends its dialect, never the facts of its own pixel matrix
+(issue 13): spacing, geometry and calibration stay only on pixels with the
+template's rows and columns, or when the profile keeps or sets them."""
+
+from __future__ import annotations
+
+import numpy as np
+import pydicom
+import pytest
+
+from dicom_rewrite import convert_files, convert_image
+from dicom_rewrite.engine.facts import MATRIX_FACTS
+from tests.conftest import REPO
+from tests.interop import assert_dciodvfy_clean
+
+DX, CR, CT = (REPO / "templates" / f"{n}.dcm" for n in ("dx", "cr", "ct"))
+
+
+def _template_shape(path):
+    ds = pydicom.dcmread(path, stop_before_pixels=True)
+    return int(ds.Rows), int(ds.Columns), ds
+
+
+def test_every_matrix_fact_is_a_dictionary_keyword():
+    assert all(pydicom.datadict.tag_for_keyword(kw) for kw in MATRIX_FACTS)
+
+
+@pytest.mark.parametrize("template", [DX, CR, CT], ids=lambda p: p.name)
+def test_a_different_matrix_gets_no_spacing_from_the_template(template, tmp_path):
+    rows, cols, tpl = _template_shape(template)
+    chest = np.zeros((rows * 2 + 7, cols * 2), np.uint8)
+    ds = convert_image(chest, template)
+    for kw in ("PixelSpacing", "ImagerPixelSpacing", "NominalScannedPixelSpacing", "ImagePositionPatient"):
+        if kw in tpl and kw in ds:
+            # only the IOD's neutral placeholder may stand there, never the template's value
+            assert list(ds[kw].value) != list(tpl[kw].value) or list(tpl[kw].value) in ([1, 1], [0, 0, 0]), kw
+    out = tmp_path / "o.dcm"
+    ds.save_as(out, enforce_file_format=True)
+    assert_dciodvfy_clean(out)
+
+
+def test_the_report_says_what_was_not_kept(tmp_path):
+    img = tmp_path / "chest.png"
+    from PIL import Image
+
+    Image.fromarray(np.zeros((300, 256), np.uint8)).save(img)
+    (entry,) = convert_files([img], DX, tmp_path / "out")
+    notes = " ".join(entry["notes"])
+    assert "not kept" in notes and "ImagerPixelSpacing" in notes
+    assert "not known for these pixels" in notes  # the DX IOD's Type 1 placeholder is named as such
+
+
+def test_the_templates_own_matrix_keeps_its_facts_exactly():
+    rows, cols, tpl = _template_shape(DX)
+    ds = convert_image(np.zeros((rows, cols), np.uint8), DX)
+    for kw in ("PixelSpacing", "ImagerPixelSpacing"):
+        assert list(ds[kw].value) == list(tpl[kw].value)
+
+
+def test_the_profile_keeps_or_sets_them(tmp_path):
+    keep, put = tmp_path / "keep.yaml", tmp_path / "set.yaml"
+    keep.write_text("keep: [ImagerPixelSpacing]\n")
+    put.write_text('set:\n  ImagerPixelSpacing: "0.143\\\\0.143"\n')
+    rows, cols, tpl = _template_shape(DX)
+    arr = np.zeros((rows + 10, cols), np.uint8)
+    assert list(convert_image(arr, DX, keep).ImagerPixelSpacing) == list(tpl.ImagerPixelSpacing)
+    assert list(convert_image(arr, DX, put).ImagerPixelSpacing) == [0.143, 0.143]
