@@ -95,8 +95,9 @@ class _Pages:
     """Reads each source's pages and names their outputs; ``index`` runs
     1, 2, ... over the whole batch (``{index}`` in profiles)."""
 
-    def __init__(self, keep_tree: bool) -> None:
+    def __init__(self, keep_tree: bool, keep_color: bool = False) -> None:
         self.keep_tree = keep_tree
+        self.keep_color = keep_color
         self.index = 0
 
     def make(self, source: Source, make: Callable[[Raster, int, Path], _T]) -> Iterator[tuple[_T, str]]:
@@ -106,7 +107,7 @@ class _Pages:
             raise InputError(f"{path}: no such file")
         folder = source.folder if self.keep_tree else PurePath(".")
         prefix = "".join(f"{sanitise_component(part, '_')}/" for part in folder.parts)
-        for raster in iter_pages(path):
+        for raster in iter_pages(path, keep_color=self.keep_color):
             self.index += 1
             stem = path.stem if raster.pages == 1 else f"{path.stem}_p{raster.page + 1:04d}"
             yield make(raster, self.index, path), f"{prefix}{sanitise_component(stem, 'image')}.dcm"
@@ -150,6 +151,7 @@ def convert_files(
     keep_tree: bool = False,
     durable: bool = True,
     send_to: Sequence[Sink] = (),
+    keep_color: bool = False,
 ) -> Iterator[dict[str, Any]]:
     """Convert and write: yields one report entry per input.
 
@@ -167,7 +169,9 @@ def convert_files(
     ``send_to``: more destinations of every output (e.g. a
     :class:`~dicom_rewrite.batch.pacs.DimseSink`); ``out_dir`` may then be
     None (nothing kept locally). Each entry's ``destinations`` lists where
-    every output went, with the PACS's status."""
+    every output went, with the PACS's status. ``keep_color``: a colour
+    image whose channels are equal everywhere stays RGB (default: it is
+    stored as MONOCHROME2, values unchanged, so it stays in the template's class)."""
     sinks: list[Sink] = list(send_to)
     folder = FolderSink(out_dir, overwrite=overwrite, durable=durable) if out_dir is not None else None
     if folder is not None:
@@ -177,7 +181,7 @@ def convert_files(
     writer = DatasetWriter()
     conv = Converter(as_template(template), as_profile(profile),
                      transfer_syntax=transfer_syntax, started=started)
-    pages = _Pages(keep_tree)
+    pages = _Pages(keep_tree, keep_color)
 
     def make(source: Source) -> ReportEntry:
         entry = ReportEntry(str(source.path))

@@ -207,7 +207,7 @@ class TestImageInputs:
         arr = np.zeros((20, 40, 3), np.uint8)
         arr[:, :20] = 255  # left half white
         jpeg_with_orientation(tmp_path / "rot.jpg", arr, 6)  # 90° clockwise to display
-        (raster,) = read_image(tmp_path / "rot.jpg")
+        (raster,) = read_image(tmp_path / "rot.jpg", keep_color=True)  # black and white RGB
         assert raster.array.shape == (40, 20, 3)
         assert raster.array[:20].mean() > 200 and raster.array[20:].mean() < 50
         assert raster.lossy_method == "ISO_10918_1"

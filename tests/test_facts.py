@@ -65,3 +65,23 @@ def test_the_profile_keeps_or_sets_them(tmp_path):
     arr = np.zeros((rows + 10, cols), np.uint8)
     assert list(convert_image(arr, DX, keep).ImagerPixelSpacing) == list(tpl.ImagerPixelSpacing)
     assert list(convert_image(arr, DX, put).ImagerPixelSpacing) == [0.143, 0.143]
+
+
+def test_gray_rgba_stays_in_the_templates_class_unless_colour_is_kept(tmp_path):
+    from PIL import Image
+
+    from dicom_rewrite.cli import main
+
+    g = (np.arange(40 * 50) % 256).astype(np.uint8).reshape(40, 50)
+    Image.fromarray(np.dstack([g, g, g, np.full_like(g, 255)]), "RGBA").save(tmp_path / "gray.png")
+    (entry,) = convert_files([tmp_path / "gray.png"], DX, tmp_path / "out")
+    ds = pydicom.dcmread(entry["outputs"][0])
+    assert ds.PhotometricInterpretation == "MONOCHROME2" and ds.Modality == "DX"
+    assert "sop_class_switched_from" not in entry
+    assert np.array_equal(ds.pixel_array, g)
+    assert any("equal channels" in n for n in entry["notes"])
+    assert_dciodvfy_clean(entry["outputs"][0])
+    code = main(["convert", str(tmp_path / "gray.png"), "--template", str(DX), "--out", str(tmp_path / "kept"),
+                 "--keep-color"])
+    kept = pydicom.dcmread(next((tmp_path / "kept").glob("*.dcm")))
+    assert code == 0 and kept.PhotometricInterpretation == "RGB"

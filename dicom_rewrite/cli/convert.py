@@ -33,6 +33,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="images found in a folder go to the same sub-folder of --out")
     p.add_argument("--overwrite", action="store_true",
                    help="replace files left by an earlier run (default: a taken name gets _2, _3...)")
+    p.add_argument("--keep-color", action="store_true",
+                   help="keep RGB images whose channels are equal everywhere as RGB (default: stored gray)")
     add_output_options(p)
     add_send_options(p)
 
@@ -53,7 +55,8 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("convert: no input images found in " + " ".join(args.inputs))
     results = api.convert_files(args.inputs, args.template, args.out, args.profile,
                                 transfer_syntax=args.transfer_syntax, overwrite=args.overwrite,
-                                keep_tree=args.keep_tree, durable=args.durable, send_to=send_sinks(args))
+                                keep_tree=args.keep_tree, durable=args.durable, send_to=send_sinks(args),
+                                keep_color=args.keep_color)
     entries = list(progress(results, total=len(files), desc="convert"))
     write_report(args.report, entries)
     return summarise(entries)

@@ -200,12 +200,16 @@ _MODES: dict[str, Callable[[Image.Image, list[str], str], np.ndarray]] = {
 
 
 def _frame_to_raster(img: Image.Image, source: str, page: int, pages: int, lossy: str | None,
-                     ratio: float | None) -> Raster:
+                     ratio: float | None, keep_color: bool = False) -> Raster:
     notes: list[str] = []
     to_array = _MODES.get(img.mode)
     if to_array is None:
         raise PixelDataError(f"{source}: unsupported image mode {img.mode!r}")
     a = to_array(img, notes, source)
+    if a.ndim == 3 and not keep_color and _gray_in_colour(a):
+        # a gray image saved as RGB(A) is gray: it stays in the template's class
+        a = a[..., 0]
+        notes.append("colour image with equal channels everywhere stored as MONOCHROME2 (values unchanged)")
     a = np.ascontiguousarray(a)
     photometric = "RGB" if a.ndim == 3 else "MONOCHROME2"
     bits_stored = a.dtype.itemsize * 8
@@ -239,15 +243,21 @@ def _png16_meta(info: dict[str | tuple[int, int], Any], a: np.ndarray, source: s
     return a, bits, rescale
 
 
-def read_image(path: str | Path) -> list[Raster]:
+def _gray_in_colour(a: np.ndarray) -> bool:
+    """Are the three channels of ``a`` equal at every pixel?"""
+    return bool(np.array_equal(a[..., 0], a[..., 1]) and np.array_equal(a[..., 0], a[..., 2]))
+
+
+def read_image(path: str | Path, *, keep_color: bool = False) -> list[Raster]:
     """Read every page of an image file; raise :class:`InputError` on failure."""
-    return list(iter_pages(path))
+    return list(iter_pages(path, keep_color=keep_color))
 
 
-def iter_pages(path: str | Path) -> Iterator[Raster]:
+def iter_pages(path: str | Path, *, keep_color: bool = False) -> Iterator[Raster]:
     """The pages of an image file, decoded one at a time (a 1,000-frame GIF
     never holds more than one frame in memory); raise :class:`InputError` on
-    failure, possibly after some pages."""
+    failure, possibly after some pages. A colour image whose channels are
+    equal everywhere is gray (MONOCHROME2, same values) unless ``keep_color``."""
     p = Path(path)
     source = str(p)
     try:
@@ -269,7 +279,7 @@ def iter_pages(path: str | Path) -> Iterator[Raster]:
                     if lossy:
                         raw = frame.width * frame.height * len(frame.getbands())
                         ratio = round(raw / max(p.stat().st_size, 1), 2)
-                    yield _frame_to_raster(frame, source, i, pages, lossy, ratio)
+                    yield _frame_to_raster(frame, source, i, pages, lossy, ratio, keep_color)
     except (UnidentifiedImageError, Image.DecompressionBombWarning, Image.DecompressionBombError) as exc:
         raise InputError(f"{source}: not a readable image ({type(exc).__name__}: {exc})") from None
     except (OSError, SyntaxError, ValueError) as exc:
