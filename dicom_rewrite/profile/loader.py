@@ -155,8 +155,17 @@ def _load_file(path: Path, stack: list[Path], via: Origin | None = None) -> _Par
     return result
 
 
+#: the largest profile file read (a site profile is a few kB; a larger file is a mistake)
+MAX_PROFILE_BYTES = 4 * 1024 * 1024
+#: YAML tags a profile may hold: every scalar is text (no !!python/..., !!binary, ...)
+_PLAIN_TAGS = frozenset({"tag:yaml.org,2002:str", "tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"})
+
+
 def _read(path: Path, prefix: str) -> str:
     try:
+        size = path.stat().st_size
+        if size > MAX_PROFILE_BYTES:
+            raise ProfileError(f"{prefix}profile is {size} bytes; profiles are at most {MAX_PROFILE_BYTES} bytes")
         return path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ProfileError(f"{prefix}profile not found") from None
@@ -166,12 +175,31 @@ def _read(path: Path, prefix: str) -> str:
 
 def _compose(name: str, text: str) -> yaml.Node | None:
     try:
-        return yaml.compose(text, Loader=_TextLoader)
+        root = yaml.compose(text, Loader=_TextLoader)
+    except RecursionError:
+        raise ProfileError(f"{name}: the YAML is nested too deeply") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f"{mark.line + 1}" if mark is not None else "1"
         problem = getattr(exc, "problem", None) or str(exc)
         raise ProfileError(f"{name}:{line}: not valid YAML ({problem})") from None
+    _check_tags(name, root)
+    return root
+
+
+def _check_tags(name: str, root: yaml.Node | None) -> None:
+    """Refuse explicit YAML tags (``!!python/object``, ``!!binary``, ``!custom``):
+    a profile holds text, lists and mappings only (walked without recursion)."""
+    todo = [root] if root is not None else []
+    while todo:
+        node = todo.pop()
+        if node.tag not in _PLAIN_TAGS:
+            raise ProfileError(f"{name}:{node.start_mark.line + 1}: YAML tag {node.tag!r} is not allowed "
+                               "(a profile holds text, lists and mappings)")
+        if isinstance(node, yaml.MappingNode):
+            todo.extend(n for pair in node.value for n in pair)
+        elif isinstance(node, yaml.SequenceNode):
+            todo.extend(node.value)
 
 
 class _OneFile:

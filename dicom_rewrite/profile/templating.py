@@ -69,6 +69,21 @@ def parse_template(text: str) -> Template:
     return Template(tuple(_piece(*p) for p in parsed))
 
 
+#: the widest field and the longest precision a format spec may ask for (no
+#: DICOM text value is longer than 10240 characters, PS3.5 Table 6.2-1 LT)
+MAX_SPEC_SIZE = 10240
+_SPEC_SIZES = re.compile(r"(?:^|[^0-9.])(\d+)|\.(\d+)")
+
+
+def _check_sizes(name: str, spec: str) -> None:
+    """Refuse a width or precision that would build a huge string (a 47-byte
+    ``{stem:>2000000000}`` must not allocate 2 GB)."""
+    for width, precision in _SPEC_SIZES.findall(spec):
+        size = int(width or precision or 0)
+        if size > MAX_SPEC_SIZE:
+            raise ValueError(f"{{{name}:{spec}}}: width or precision {size} is over {MAX_SPEC_SIZE}")
+
+
 def _piece(literal: str, name: str | None, spec: str | None, conversion: str | None) -> Piece:
     if name is None:
         return (literal, None, "")
@@ -78,6 +93,7 @@ def _piece(literal: str, name: str | None, spec: str | None, conversion: str | N
     if spec and ("{" in spec or "}" in spec):
         raise ValueError(f"{{{name}:{spec}}}: nested fields in a format spec are not allowed")
     _check_variable(name)
+    _check_sizes(name, spec)
     try:
         format(sample_value(name), spec)
     except (ValueError, TypeError) as exc:

@@ -1,0 +1,51 @@
+"""Hostile profiles (issue 12): each is refused with one line naming the
+file, exit code 2, no traceback, in bounded time and memory."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import REPO
+
+CASES = {
+    "format-width": 'set:\n  SeriesDescription: "{stem:>2000000000}"\n',
+    "format-precision": 'set:\n  SeriesDescription: "{index:.900000000f}"\n',
+    "python-tag": 'set:\n  SeriesDescription: !!python/object/apply:os.system ["echo pwned"]\n',
+    "binary-tag": 'set:\n  SeriesDescription: !!binary aGVsbG8=\n',
+    "custom-tag": 'set:\n  SeriesDescription: !mine "x"\n',
+    "deep-yaml": "a: " + "[" * 3000 + "]" * 3000 + "\n",
+}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_hostile_profile_is_one_line_exit_2(tmp_path, name):
+    profile = tmp_path / f"{name}.yaml"
+    profile.write_text(CASES[name], encoding="utf-8")
+    code = (
+        "import resource, sys\n"
+        "from dicom_rewrite.cli import main\n"
+        f"rc = main(['profile', 'check', {str(profile)!r}])\n"
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)\n"
+        "sys.exit(rc)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30, cwd=REPO)
+    *lines, rss = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2, proc.stderr
+    assert len(lines) == 1 and lines[0].startswith("dicom-rewrite: error: ") and profile.name in lines[0]
+    assert "Traceback" not in proc.stderr
+    assert int(rss) < 300_000  # kB: nothing runs away
+    assert "pwned" not in proc.stdout
+
+
+def test_a_huge_profile_file_is_not_read(tmp_path):
+    from dicom_rewrite.errors import ProfileError
+    from dicom_rewrite.profile import load_profile
+
+    big = tmp_path / "big.yaml"
+    with open(big, "wb") as f:
+        f.truncate(5 * 1024 * 1024)  # sparse: no disk used
+    with pytest.raises(ProfileError, match="at most"):
+        load_profile(big)
