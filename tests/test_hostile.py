@@ -49,3 +49,18 @@ def test_a_huge_profile_file_is_not_read(tmp_path):
         f.truncate(5 * 1024 * 1024)  # sparse: no disk used
     with pytest.raises(ProfileError, match="at most"):
         load_profile(big)
+
+
+def test_a_series_rerun_with_overwrite_replaces_instead_of_adding(tmp_path):
+    import numpy as np
+
+    from dicom_rewrite.cli import main
+
+    np.save(tmp_path / "v.npy", np.zeros((3, 8, 8), np.int16))
+    args = ["series", str(tmp_path / "v.npy"), "--template", str(REPO / "templates" / "ct.dcm"),
+            "--out", str(tmp_path / "out")]
+    assert main(args) == 0
+    assert main([*args, "--overwrite"]) == 0
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["v_0001.dcm", "v_0002.dcm", "v_0003.dcm"]
+    assert main(args) == 0  # without it, a rerun never overwrites: _2 names
+    assert len(list((tmp_path / "out").glob("*_2.dcm"))) == 3

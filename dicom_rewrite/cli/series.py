@@ -36,6 +36,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--transfer-syntax", choices=sorted(TRANSFER_SYNTAXES),
                    help="output transfer syntax (default explicit-vr-little-endian, or the profile's)")
     p.add_argument("--report", metavar="report.json", help="write a JSON report")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace the slice files of an earlier (e.g. interrupted) run instead of adding _2 names")
     add_output_options(p)
 
 
@@ -88,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
             args.volume, args.template, args.out, args.profile,
             spacing=spacing, origin=origin, orientation=orientation, key=args.key,
             volume_index=args.volume_index,
-            transfer_syntax=args.transfer_syntax, durable=args.durable,
+            transfer_syntax=args.transfer_syntax, durable=args.durable, overwrite=args.overwrite,
             progress=lambda outputs, n: progress(outputs, total=n, desc="series"),
         )
     except InputError as exc:  # the volume cannot be converted: report it, exit 1
