@@ -85,3 +85,50 @@ def test_gray_rgba_stays_in_the_templates_class_unless_colour_is_kept(tmp_path):
                  "--keep-color"])
     kept = pydicom.dcmread(next((tmp_path / "kept").glob("*.dcm")))
     assert code == 0 and kept.PhotometricInterpretation == "RGB"
+
+
+@pytest.mark.parametrize("mode,expect", [
+    ("keep", "template"), ("drop", None), ('"0.143\\\\0.143"', [0.143, 0.143]), ("auto", "placeholder"),
+])
+def test_pixel_spacing_in_the_profile(tmp_path, mode, expect):
+    rows, cols, tpl = _template_shape(DX)
+    profile = tmp_path / "p.yaml"
+    profile.write_text(f"pixel:\n  spacing: {mode}\n")
+    ds = convert_image(np.zeros((rows + 9, cols), np.uint8), DX, profile)
+    got = list(ds.ImagerPixelSpacing)  # Type 1 in DX: always there
+    if expect == "template":
+        assert got == list(tpl.ImagerPixelSpacing)
+    elif expect is None or expect == "placeholder":
+        assert got == [1, 1] and "PixelSpacing" not in ds
+    else:
+        assert got == expect and list(ds.PixelSpacing) == expect
+    out = tmp_path / "o.dcm"
+    ds.save_as(out, enforce_file_format=True)
+    assert_dciodvfy_clean(out)
+
+
+def test_drop_removes_the_facts_even_for_the_templates_own_matrix():
+    rows, cols, tpl = _template_shape(CT)
+    assert list(tpl.PixelSpacing) != [1, 1]
+    ds = convert_image(np.zeros((rows, cols), np.int16), CT, _profile_text("pixel:\n  spacing: drop\n"))
+    assert list(ds.PixelSpacing) == [1, 1]  # CT's Type 1 placeholder, not the template's value
+
+
+def _profile_text(text):
+    import tempfile
+    from pathlib import Path
+
+    path = Path(tempfile.mkdtemp()) / "p.yaml"
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize("bad", ["1.5", "0\\\\1", "-1\\\\1", "a\\\\b", "1\\\\2\\\\3"])
+def test_a_bad_spacing_is_a_profile_error(tmp_path, bad):
+    from dicom_rewrite.errors import ProfileError
+    from dicom_rewrite.profile import load_profile
+
+    path = tmp_path / "p.yaml"
+    path.write_text(f'pixel:\n  spacing: "{bad}"\n')
+    with pytest.raises(ProfileError, match="pixel.spacing"):
+        load_profile(path)

@@ -43,7 +43,7 @@ from dicom_rewrite.engine.completion import (
     drop_outside_iod,
     missing_attributes,
 )
-from dicom_rewrite.engine.facts import drop_matrix_facts, same_matrix
+from dicom_rewrite.engine.facts import lend_matrix_facts
 from dicom_rewrite.engine.pixels import (
     PixelPlan,
     apply_pixel_module,
@@ -381,9 +381,8 @@ class Converter:
                 f"({plan.sop_class.name} requires it), values unchanged"
             )
         rows, columns = raster.array.shape[:2]
-        if not same_matrix(self.template.dataset, rows, columns):
-            # a template lends its dialect, never the facts of its own pixel matrix
-            notes += drop_matrix_facts(ds, self.profile.keep_tags)
+        notes += lend_matrix_facts(ds, self.template.dataset, (rows, columns), self.profile.pixel,
+                                   self.profile.keep_tags)
         apply_pixel_module(ds, raster, plan)
         self._set_image_attributes(ds, raster, plan)
         del ds.PixelData  # per output: set_pixel_values

@@ -14,6 +14,8 @@ from __future__ import annotations
 from pydicom.datadict import tag_for_keyword
 from pydicom.dataset import Dataset
 
+from dicom_rewrite.profile.model import PixelPolicy
+
 #: attributes that describe the template's own pixel matrix: its physical
 #: size, position and calibration (PS3.3 10.7.1.3 Pixel Spacing and its
 #: relatives; C.7.6.2 Image Plane; C.8.11.4 DX Detector; C.8.5.5 US Region
@@ -55,3 +57,27 @@ def drop_matrix_facts(ds: Dataset, kept: frozenset[int]) -> list[str]:
     if not gone:
         return []
     return [f"template facts of its own pixel matrix not kept (the new pixels differ): {', '.join(gone)}"]
+
+
+#: where a spacing the profile gives goes: Pixel Spacing always, and the
+#: detector's spacing where the template's IOD has it (PS3.3 10.7.1.3)
+_GIVEN_SPACING = ("PixelSpacing", "ImagerPixelSpacing", "NominalScannedPixelSpacing")
+
+
+def lend_matrix_facts(ds: Dataset, template: Dataset, shape: tuple[int, int], policy: PixelPolicy,
+                      kept: frozenset[int]) -> list[str]:
+    """Apply ``pixel.spacing``: ``auto`` keeps the template's matrix facts
+    only for its own rows and columns, ``keep`` always, ``drop`` never; a
+    spacing ``R\\C`` drops them and says the new pixels' spacing instead."""
+    mode = policy.spacing
+    if mode == "keep" or (mode == "auto" and same_matrix(template, *shape)):
+        return []
+    notes = drop_matrix_facts(ds, kept)
+    given = policy.spacing_mm
+    if given is None:
+        return notes
+    value = [f"{v:.6g}" for v in given]
+    for kw in _GIVEN_SPACING:
+        if kw == "PixelSpacing" or kw in template:
+            setattr(ds, kw, value)
+    return [*notes, f"pixel spacing {value[0]}\\{value[1]} mm from the profile"]

@@ -22,6 +22,7 @@ from dicom_rewrite.encode.syntax import resolve
 from dicom_rewrite.errors import DicomRewriteError, ProfileError
 from dicom_rewrite.profile.model import (
     SCHEMA_VERSION,
+    SPACING_MODES,
     UID_LEVELS,
     Identity,
     Origin,
@@ -44,7 +45,7 @@ _TextLoader.yaml_implicit_resolvers = {}
 
 TOP_KEYS = ("version", "description", "extends", "identity", "uids", *RULE_KINDS, "pixel")
 UID_KEYS = ("root", "key", *UID_LEVELS)
-PIXEL_KEYS = ("transfer_syntax", "sop_class")
+PIXEL_KEYS = ("transfer_syntax", "sop_class", "spacing")
 
 
 @dataclass
@@ -270,6 +271,8 @@ class _OneFile:
                     resolve(v)
                 except DicomRewriteError as exc:
                     raise f.error(vnode, f"pixel.transfer_syntax: {exc}") from None
+            elif key == "spacing":
+                _check_spacing(f, vnode, v)
             else:
                 modes = [m.value for m in SopClassMode]
                 if v not in modes:
@@ -322,6 +325,21 @@ def _check_uid_mode(f: _File, key: str, v: str, node: yaml.Node) -> None:
 _UID_CHECKS = {"root": _check_root, "key": _check_key}
 
 
+def _check_spacing(f: _File, node: yaml.Node, value: str) -> None:
+    """``pixel.spacing``: auto, keep, drop, or ``"R\\C"``: two positive
+    decimal strings in mm (PS3.3 10.7.1.3; DS, PS3.5 6.2)."""
+    if value in SPACING_MODES:
+        return
+    parts = value.split("\\")
+    try:
+        ok = len(parts) == 2 and all(0 < float(p) < 1e6 and len(p.strip()) <= 16 for p in parts)
+    except ValueError:
+        ok = False
+    if not ok:
+        raise f.error(node, f"pixel.spacing {value!r}: use {', '.join(SPACING_MODES)} or a spacing "
+                            "in mm as \"ROW\\\\COLUMN\" (two positive numbers), e.g. \"0.143\\\\0.143\"")
+
+
 # ------------------------------------------------------------ finalising
 
 def _finalise(parsed: _Parsed, path: Path) -> Profile:
@@ -331,7 +349,8 @@ def _finalise(parsed: _Parsed, path: Path) -> Profile:
     key, key_source = _uid_key(s, [lvl for lvl, m in modes.items() if m is UidMode.HASH])
     root = check_root(s["uids.root"].value) if "uids.root" in s else None
     pixel = PixelPolicy(_get(s, "pixel.transfer_syntax", "explicit-vr-little-endian"),
-                        SopClassMode(_get(s, "pixel.sop_class", "auto")))
+                        SopClassMode(_get(s, "pixel.sop_class", "auto")),
+                        _get(s, "pixel.spacing", "auto"))
     keeps = Keeps()
     rules = []
     for rule in parsed.rules.values():

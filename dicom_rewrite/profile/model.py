@@ -71,10 +71,26 @@ class UidPolicy:
     frame_of_reference: UidMode = UidMode.NEW
 
 
+#: the words of ``pixel.spacing`` (any other value is a spacing in mm)
+SPACING_MODES = ("auto", "keep", "drop")
+
+
 @dataclass(frozen=True)
 class PixelPolicy:
     transfer_syntax: str = "explicit-vr-little-endian"
     sop_class: SopClassMode = SopClassMode.AUTO
+    #: the template's pixel-matrix facts: ``auto`` (kept only for the
+    #: template's own rows and columns), ``keep``, ``drop``, or a spacing
+    #: ``"R\\C"`` in mm (row, column) that the new pixels have
+    spacing: str = "auto"
+
+    @property
+    def spacing_mm(self) -> tuple[float, float] | None:
+        """The spacing the profile gives, or None for auto/keep/drop."""
+        if self.spacing in SPACING_MODES:
+            return None
+        row, col = (float(v) for v in self.spacing.split("\\"))
+        return row, col
 
 
 @dataclass(frozen=True)

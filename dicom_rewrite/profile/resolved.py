@@ -71,4 +71,9 @@ class _View:
         px = self.profile.pixel
         return ["pixel:",
                 f"  transfer_syntax: {px.transfer_syntax}{self.at('pixel.transfer_syntax')}",
-                f"  sop_class: {px.sop_class.value}{self.at('pixel.sop_class')}"]
+                f"  sop_class: {px.sop_class.value}{self.at('pixel.sop_class')}",
+                f"  spacing: {_quoted(px.spacing)}{self.at('pixel.spacing')}"]
+
+
+def _quoted(value: str) -> str:
+    return value if value.isalpha() else '"' + value.replace("\\", "\\\\") + '"'

@@ -12,7 +12,7 @@ from pydicom.datadict import dictionary_description, dictionary_is_retired, keyw
 from pydicom.tag import Tag
 
 from dicom_rewrite.encode.syntax import TRANSFER_SYNTAXES
-from dicom_rewrite.profile.model import SCHEMA_VERSION, Identity, SopClassMode, UidMode
+from dicom_rewrite.profile.model import SCHEMA_VERSION, SPACING_MODES, Identity, SopClassMode, UidMode
 from dicom_rewrite.profile.paths import TAG_PATTERN
 from dicom_rewrite.profile.policy import engine_owned, is_file_meta
 from dicom_rewrite.profile.rules import RULE_KINDS
@@ -59,6 +59,9 @@ def _pixel() -> dict[str, Any]:
         "properties": {
             "transfer_syntax": {"enum": list(TRANSFER_SYNTAXES)},
             "sop_class": {"enum": [m.value for m in SopClassMode]},
+            "spacing": {"anyOf": [{"enum": list(SPACING_MODES)},
+                                  {"type": "string", "pattern": r"^[0-9.eE+-]+\\[0-9.eE+-]+$"}],
+                        "description": "the template's pixel-matrix facts: auto, keep, drop, or 'ROW\\COLUMN' mm"},
         },
     }
 
