@@ -132,3 +132,31 @@ def test_a_bad_spacing_is_a_profile_error(tmp_path, bad):
     path.write_text(f'pixel:\n  spacing: "{bad}"\n')
     with pytest.raises(ProfileError, match="pixel.spacing"):
         load_profile(path)
+
+
+def test_a_png_holding_hu_plus_1024_becomes_a_correct_ct(tmp_path):
+    from PIL import Image
+    from pydicom.pixels import apply_modality_lut
+
+    a = np.full((64, 64), 24, np.uint16)
+    a[20:40, 20:40] = 1064
+    Image.fromarray(a).save(tmp_path / "hu.png")
+    profile = tmp_path / "p.yaml"
+    profile.write_text('pixel:\n  rescale: "1\\\\-1024"\n')
+    (entry,) = convert_files([tmp_path / "hu.png"], CT, tmp_path / "out", profile)
+    ds = pydicom.dcmread(entry["outputs"][0])
+    hu = apply_modality_lut(ds.pixel_array, ds)
+    assert hu[0, 0] == -1000 and hu[30, 30] == 40  # air and soft tissue
+    assert np.array_equal(ds.pixel_array, a)  # stored values unchanged
+    assert_dciodvfy_clean(entry["outputs"][0])
+
+
+@pytest.mark.parametrize("bad", ["1", "0\\\\-1024", "x\\\\1", "1\\\\2\\\\3"])
+def test_a_bad_rescale_is_a_profile_error(tmp_path, bad):
+    from dicom_rewrite.errors import ProfileError
+    from dicom_rewrite.profile import load_profile
+
+    path = tmp_path / "p.yaml"
+    path.write_text(f'pixel:\n  rescale: "{bad}"\n')
+    with pytest.raises(ProfileError, match="pixel.rescale"):
+        load_profile(path)

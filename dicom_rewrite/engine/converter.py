@@ -9,6 +9,7 @@ file meta. Nothing here touches the file system except :meth:`Template.load`.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import logging
 import uuid
 from collections import OrderedDict
@@ -221,6 +222,7 @@ class Converter:
         attributes are set and before the profile applies: the hook through
         which commands add their own attributes (slice geometry, rescale,
         derivation references). It returns a list of :class:`Change`."""
+        raster = self._rescaled(raster)
         plan = self._plan(raster)
         kind = self._kind(raster, plan)
         ds = copy_dataset(kind.prototype)
@@ -256,6 +258,7 @@ class Converter:
         syntax allow (see :mod:`dicom_rewrite.encode.fastpath`). ``adjust`` is
         :meth:`convert`'s hook; ``adjust_tags`` must name every top-level
         attribute it reads or writes (it is run on just those)."""
+        raster = self._rescaled(raster)
         plan = self._plan(raster)
         kind = self._kind(raster, plan)
         # a stamp serves calls like the one it was made for (hook or not, same tags)
@@ -394,6 +397,15 @@ class Converter:
         kind = _Kind(ds, changes, notes)
         _keep(self._kinds, key, kind)
         return kind
+
+    def _rescaled(self, raster: Raster) -> Raster:
+        """The raster with the profile's ``pixel.rescale`` as its Modality LUT
+        (PS3.3 C.11.1: output = slope * stored + intercept), for gray pixels
+        that do not carry their own (a png16 export does)."""
+        given = self.profile.pixel.rescale_values
+        if given is None or raster.samples != 1 or raster.rescale is not None:
+            return raster
+        return dataclasses.replace(raster, rescale=given)
 
     def _plan(self, raster: Raster) -> PixelPlan:
         """:func:`plan_pixels` for this batch's template and profile, memoised

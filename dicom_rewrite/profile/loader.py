@@ -45,7 +45,7 @@ _TextLoader.yaml_implicit_resolvers = {}
 
 TOP_KEYS = ("version", "description", "extends", "identity", "uids", *RULE_KINDS, "pixel")
 UID_KEYS = ("root", "key", *UID_LEVELS)
-PIXEL_KEYS = ("transfer_syntax", "sop_class", "spacing")
+PIXEL_KEYS = ("transfer_syntax", "sop_class", "spacing", "rescale")
 
 
 @dataclass
@@ -273,6 +273,8 @@ class _OneFile:
                     raise f.error(vnode, f"pixel.transfer_syntax: {exc}") from None
             elif key == "spacing":
                 _check_spacing(f, vnode, v)
+            elif key == "rescale":
+                _check_rescale(f, vnode, v)
             else:
                 modes = [m.value for m in SopClassMode]
                 if v not in modes:
@@ -340,6 +342,22 @@ def _check_spacing(f: _File, node: yaml.Node, value: str) -> None:
                             "in mm as \"ROW\\\\COLUMN\" (two positive numbers), e.g. \"0.143\\\\0.143\"")
 
 
+def _check_rescale(f: _File, node: yaml.Node, value: str) -> None:
+    """``pixel.rescale``: ``"SLOPE\\INTERCEPT"``, two finite decimal strings
+    (Rescale Slope/Intercept are DS, PS3.5 6.2: at most 16 characters), the
+    slope not zero."""
+    parts = value.split("\\")
+    try:
+        numbers = [float(p) for p in parts]
+        ok = (len(parts) == 2 and all(len(p.strip()) <= 16 and abs(x) < 1e15 for p, x in zip(parts, numbers))
+              and numbers[0] != 0)
+    except ValueError:
+        ok = False
+    if not ok:
+        raise f.error(node, f"pixel.rescale {value!r}: use \"SLOPE\\\\INTERCEPT\" (two numbers, slope not 0), "
+                            "e.g. \"1\\\\-1024\" for a PNG holding HU + 1024")
+
+
 # ------------------------------------------------------------ finalising
 
 def _finalise(parsed: _Parsed, path: Path) -> Profile:
@@ -350,7 +368,7 @@ def _finalise(parsed: _Parsed, path: Path) -> Profile:
     root = check_root(s["uids.root"].value) if "uids.root" in s else None
     pixel = PixelPolicy(_get(s, "pixel.transfer_syntax", "explicit-vr-little-endian"),
                         SopClassMode(_get(s, "pixel.sop_class", "auto")),
-                        _get(s, "pixel.spacing", "auto"))
+                        _get(s, "pixel.spacing", "auto"), _get(s, "pixel.rescale", ""))
     keeps = Keeps()
     rules = []
     for rule in parsed.rules.values():

@@ -83,6 +83,17 @@ class PixelPolicy:
     #: template's own rows and columns), ``keep``, ``drop``, or a spacing
     #: ``"R\\C"`` in mm (row, column) that the new pixels have
     spacing: str = "auto"
+    #: a Modality LUT for gray pixels: ``"SLOPE\\INTERCEPT"`` (e.g. ``"1\\-1024"``
+    #: for a PNG that holds HU + 1024), or empty: none
+    rescale: str = ""
+
+    @property
+    def rescale_values(self) -> tuple[float, float] | None:
+        """(slope, intercept) of ``rescale``, or None."""
+        if not self.rescale:
+            return None
+        slope, intercept = (float(v) for v in self.rescale.split("\\"))
+        return slope, intercept
 
     @property
     def spacing_mm(self) -> tuple[float, float] | None:

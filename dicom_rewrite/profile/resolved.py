@@ -72,7 +72,8 @@ class _View:
         return ["pixel:",
                 f"  transfer_syntax: {px.transfer_syntax}{self.at('pixel.transfer_syntax')}",
                 f"  sop_class: {px.sop_class.value}{self.at('pixel.sop_class')}",
-                f"  spacing: {_quoted(px.spacing)}{self.at('pixel.spacing')}"]
+                f"  spacing: {_quoted(px.spacing)}{self.at('pixel.spacing')}",
+                *([f"  rescale: {_quoted(px.rescale)}{self.at('pixel.rescale')}"] if px.rescale else [])]
 
 
 def _quoted(value: str) -> str:

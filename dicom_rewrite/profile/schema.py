@@ -62,6 +62,8 @@ def _pixel() -> dict[str, Any]:
             "spacing": {"anyOf": [{"enum": list(SPACING_MODES)},
                                   {"type": "string", "pattern": r"^[0-9.eE+-]+\\[0-9.eE+-]+$"}],
                         "description": "the template's pixel-matrix facts: auto, keep, drop, or 'ROW\\COLUMN' mm"},
+            "rescale": {"type": "string", "pattern": r"^[0-9.eE+-]+\\[0-9.eE+-]+$",
+                        "description": "Modality LUT of gray pixels: 'SLOPE\\INTERCEPT', e.g. '1\\-1024'"},
         },
     }
 
