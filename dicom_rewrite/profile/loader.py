@@ -31,6 +31,7 @@ from dicom_rewrite.profile.model import (
     SopClassMode,
     UidMode,
     UidPolicy,
+    number_pair,
 )
 from dicom_rewrite.profile.rules import RULE_KINDS, KeepRule, Keeps, Rule, Shape
 from dicom_rewrite.profile.templating import template_keyword
@@ -332,12 +333,8 @@ def _check_spacing(f: _File, node: yaml.Node, value: str) -> None:
     decimal strings in mm (PS3.3 10.7.1.3; DS, PS3.5 6.2)."""
     if value in SPACING_MODES:
         return
-    parts = value.split("\\")
-    try:
-        ok = len(parts) == 2 and all(0 < float(p) < 1e6 and len(p.strip()) <= 16 for p in parts)
-    except ValueError:
-        ok = False
-    if not ok:
+    pair = number_pair(value)
+    if pair is None or not all(0 < x < 1e6 for x in pair):
         raise f.error(node, f"pixel.spacing {value!r}: use {', '.join(SPACING_MODES)} or a spacing "
                             "in mm as \"ROW\\\\COLUMN\" (two positive numbers), e.g. \"0.143\\\\0.143\"")
 
@@ -346,14 +343,8 @@ def _check_rescale(f: _File, node: yaml.Node, value: str) -> None:
     """``pixel.rescale``: ``"SLOPE\\INTERCEPT"``, two finite decimal strings
     (Rescale Slope/Intercept are DS, PS3.5 6.2: at most 16 characters), the
     slope not zero."""
-    parts = value.split("\\")
-    try:
-        numbers = [float(p) for p in parts]
-        ok = (len(parts) == 2 and all(len(p.strip()) <= 16 and abs(x) < 1e15 for p, x in zip(parts, numbers))
-              and numbers[0] != 0)
-    except ValueError:
-        ok = False
-    if not ok:
+    pair = number_pair(value)
+    if pair is None or pair[0] == 0:
         raise f.error(node, f"pixel.rescale {value!r}: use \"SLOPE\\\\INTERCEPT\" (two numbers, slope not 0), "
                             "e.g. \"1\\\\-1024\" for a PNG holding HU + 1024")
 

@@ -75,6 +75,19 @@ class UidPolicy:
 SPACING_MODES = ("auto", "keep", "drop")
 
 
+def number_pair(text: str) -> tuple[float, float] | None:
+    """``"A\\B"``: two finite decimal strings of at most 16 characters each
+    (DS, PS3.5 6.2), as numbers; None for anything else."""
+    parts = text.split("\\")
+    if len(parts) != 2 or any(len(p.strip()) > 16 for p in parts):
+        return None
+    try:
+        a, b = float(parts[0]), float(parts[1])
+    except ValueError:
+        return None
+    return (a, b) if abs(a) < 1e15 and abs(b) < 1e15 else None
+
+
 @dataclass(frozen=True)
 class PixelPolicy:
     transfer_syntax: str = "explicit-vr-little-endian"
@@ -90,18 +103,12 @@ class PixelPolicy:
     @property
     def rescale_values(self) -> tuple[float, float] | None:
         """(slope, intercept) of ``rescale``, or None."""
-        if not self.rescale:
-            return None
-        slope, intercept = (float(v) for v in self.rescale.split("\\"))
-        return slope, intercept
+        return number_pair(self.rescale) if self.rescale else None
 
     @property
     def spacing_mm(self) -> tuple[float, float] | None:
         """The spacing the profile gives, or None for auto/keep/drop."""
-        if self.spacing in SPACING_MODES:
-            return None
-        row, col = (float(v) for v in self.spacing.split("\\"))
-        return row, col
+        return None if self.spacing in SPACING_MODES else number_pair(self.spacing)
 
 
 @dataclass(frozen=True)
