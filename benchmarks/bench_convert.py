@@ -91,13 +91,13 @@ def ours(paths: list[Path], template: Path, out: Path, profile: Path | None = No
 def peak_rss_child(folder: Path, n: int, template: Path, profile: Path | None) -> int:
     """Peak RSS (kB) of a fresh process converting the first n files."""
     code = (
-        "import resource,sys;from pathlib import Path;"
+        "import sys;from pathlib import Path;"
         "from dicom_rewrite import convert_files;"
         f"paths=sorted(Path({str(folder)!r}).glob('*.png'))[:{n}];"
         f"out=Path({str(folder)!r}).parent/'rss{n}';"
         f"[e for e in convert_files(paths,{str(template)!r},out,{str(profile) if profile else None!r},"
         "durable=False)];"
-        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+        "print([int(l.split()[1]) for l in open('/proc/self/status') if l.startswith('VmHWM')][0])"
     )
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return int(res.stdout.strip())
