@@ -1,10 +1,15 @@
-"""The report: one typed record per input, JSON from it."""
+"""The report: one typed record per input, JSON from it, and the report
+file written as the batch goes (:class:`ReportFile`)."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any
+from pathlib import Path
+from typing import Any, TextIO
+
+from dicom_rewrite.io.files import atomic_write
 
 
 class Status(str, Enum):
@@ -47,3 +52,46 @@ class ReportEntry:
                                "status": self.status.value, "error": self.error}
         out.update(self.fields)
         return out
+
+
+class ReportFile:
+    """The report file of a batch, written as the batch goes.
+
+    ``*.jsonl``: JSON Lines, one entry per line, each line flushed as its
+    input finishes (a batch killed at any moment leaves every finished
+    entry, whole lines only but the last). Any other name: today's JSON list,
+    written atomically when the file is closed, which a ``with`` block does
+    on any exit (end, error, Ctrl-C, and SIGTERM where the command line
+    turns it into ``SystemExit``)."""
+
+    def __init__(self, path: str | Path | None) -> None:
+        self.path = Path(path) if path else None
+        self.entries: list[dict[str, Any]] = []
+        self._lines: TextIO | None = None
+        if self.path is not None and self.path.suffix.lower() == ".jsonl":
+            self._lines = open(self.path, "w", encoding="utf-8")  # closed by close()
+
+    def add(self, entry: dict[str, Any]) -> None:
+        self.entries.append(entry)
+        if self._lines is not None:
+            self._lines.write(json.dumps(entry, ensure_ascii=False, default=str) + "\n")
+            self._lines.flush()
+
+    def close(self) -> None:
+        if self._lines is not None:
+            self._lines.close()
+            self._lines = None
+        elif self.path is not None:
+            write_json(self.path, self.entries)
+
+    def __enter__(self) -> ReportFile:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def write_json(path: Path, entries: list[dict[str, Any]]) -> None:
+    """The JSON report (a list, one entry per input), written atomically."""
+    text = json.dumps(entries, indent=2, ensure_ascii=False, default=str) + "\n"
+    atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))

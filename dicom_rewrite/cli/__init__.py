@@ -10,8 +10,10 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import signal
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from dicom_rewrite import __version__
 from dicom_rewrite.cli.common import EXIT_USAGE, exit_code
@@ -92,8 +94,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     # its association errors are said in our one line
     logging.getLogger("pynetdicom").setLevel(logging.INFO if args.verbose else logging.CRITICAL)
     logging.getLogger("py.warnings").setLevel(quiet)
+    previous = _on_sigterm()
     try:
         return int(args._run(args))
+    except _Terminated:
+        print("dicom-rewrite: terminated", file=sys.stderr)
+        return 143
     except DicomRewriteError as exc:
         print(f"dicom-rewrite: error: {one_line(exc)}", file=sys.stderr)
         return exit_code(exc)
@@ -103,3 +109,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:
         print(f"dicom-rewrite: error: {one_line(exc)}", file=sys.stderr)
         return EXIT_USAGE
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+class _Terminated(SystemExit):
+    """SIGTERM, raised where the program is, so that the batch ends as on
+    Ctrl-C: the report is written, no temporary file stays."""
+
+
+def _raise_terminated(signum: int, frame: object) -> None:
+    raise _Terminated(128 + signum)
+
+
+def _on_sigterm() -> Any:
+    """Turn SIGTERM into :class:`_Terminated` (main thread only); return the
+    handler it replaces (None when it could not be set)."""
+    try:
+        return signal.signal(signal.SIGTERM, _raise_terminated)
+    except (ValueError, AttributeError):  # not the main thread, or no SIGTERM
+        return None

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from dicom_rewrite import annotate as annotate_api
-from dicom_rewrite.cli.common import add_output_options, check_report_path, progress, summarise, write_report
+from dicom_rewrite.cli.common import add_output_options, check_report_path, collect, summarise
 from dicom_rewrite.errors import UsageError
 from dicom_rewrite.render.windowing import PRESETS
 
@@ -58,7 +58,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--profile", metavar="P.yaml",
                    help="site profile (identity, study and series are kept/decided here)")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")
-    p.add_argument("--report", metavar="report.json", help="write a JSON report, one entry per input")
+    p.add_argument("--report", metavar="report.json", help="report of every input (.jsonl: a line each, as it goes)")
     add_output_options(p)
 
 
@@ -91,6 +91,5 @@ def run(args: argparse.Namespace) -> int:
         profile=profile,
         durable=args.durable,
     )
-    entries = list(progress(results, desc="annotate"))
-    write_report(args.report, entries)
+    entries = collect(results, args.report, desc="annotate")
     return summarise(entries)

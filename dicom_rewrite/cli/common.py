@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
+from dicom_rewrite.batch.report import ReportFile
 from dicom_rewrite.errors import DicomRewriteError, InputError, UsageError
-from dicom_rewrite.io.files import atomic_write
 
 #: Exit codes of the command line tool (documented in README.md).
 EXIT_OK = 0
@@ -68,15 +67,25 @@ def send_sinks(args: Any) -> list[Any]:
 def check_report_path(path: str | Path | None) -> None:
     """Refuse a --report that cannot be written, before any output is."""
     if path and Path(path).is_dir():
-        raise UsageError(f"--report {path}: is a folder; name a file such as report.json")
+        raise UsageError(f"--report {path}: is a folder; name a file such as report.json or report.jsonl")
 
 
 def write_report(path: str | Path | None, entries: list[dict[str, Any]]) -> None:
-    """Write the JSON report (a list, one entry per input) atomically."""
-    if not path:
-        return
-    text = json.dumps(entries, indent=2, ensure_ascii=False, default=str) + "\n"
-    atomic_write(Path(path), lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+    """Write the report: a JSON list, atomically (``.jsonl``: JSON Lines)."""
+    with ReportFile(path) as out:
+        for entry in entries:
+            out.add(entry)
+
+
+def collect(results: Iterable[dict[str, Any]], report: str | Path | None, *,
+            total: int | None = None, desc: str = "") -> list[dict[str, Any]]:
+    """Run a batch under the progress bar, writing its ``--report`` as it
+    goes (``.jsonl``: a line per entry, flushed; ``.json``: atomically at the
+    end, also when the batch is interrupted or fails)."""
+    with ReportFile(report) as out:
+        for entry in progress(results, total=total, desc=desc):
+            out.add(entry)
+    return out.entries
 
 
 def summarise(entries: list[dict[str, Any]], noun: str = "input") -> int:

@@ -10,10 +10,9 @@ from dicom_rewrite.cli.common import (
     add_output_options,
     add_send_options,
     check_report_path,
-    progress,
+    collect,
     send_sinks,
     summarise,
-    write_report,
 )
 from dicom_rewrite.encode.syntax import TRANSFER_SYNTAXES
 from dicom_rewrite.errors import UsageError
@@ -24,7 +23,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--template", required=True, metavar="REF.dcm", help="reference DICOM")
     p.add_argument("--profile", metavar="P.yaml", help="site profile (default: safe defaults)")
     p.add_argument("--out", metavar="DIR", help="output folder (required unless --dry-run)")
-    p.add_argument("--report", metavar="report.json", help="write a JSON report, one entry per input")
+    p.add_argument("--report", metavar="report.json", help="report of every input (.jsonl: a line each, as it goes)")
     p.add_argument("--dry-run", action="store_true",
                    help="write nothing; print the tag differences for the first input")
     p.add_argument("--transfer-syntax", choices=sorted(TRANSFER_SYNTAXES),
@@ -57,6 +56,5 @@ def run(args: argparse.Namespace) -> int:
                                 transfer_syntax=args.transfer_syntax, overwrite=args.overwrite,
                                 keep_tree=args.keep_tree, durable=args.durable, send_to=send_sinks(args),
                                 keep_color=args.keep_color)
-    entries = list(progress(results, total=len(files), desc="convert"))
-    write_report(args.report, entries)
+    entries = collect(results, args.report, total=len(files), desc="convert")
     return summarise(entries)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from dicom_rewrite import export as export_api
-from dicom_rewrite.cli.common import add_output_options, check_report_path, progress, summarise, write_report
+from dicom_rewrite.cli.common import add_output_options, check_report_path, collect, summarise
 from dicom_rewrite.errors import UsageError
 from dicom_rewrite.render.windowing import PRESETS, VOI_FUNCTIONS, parse_window
 
@@ -34,7 +34,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--jpeg-quality", type=int, default=90, metavar="Q", help="JPEG quality 1..100 (default 90)")
     p.add_argument("--sidecar", action="store_true",
                    help="write IMAGE.json next to each image with the transforms applied")
-    p.add_argument("--report", metavar="report.json", help="write a JSON report, one entry per input")
+    p.add_argument("--report", metavar="report.json", help="report of every input (.jsonl: a line each, as it goes)")
     add_output_options(p)
 
 
@@ -61,6 +61,5 @@ def run(args: argparse.Namespace) -> int:
         jpeg_quality=args.jpeg_quality,
         durable=args.durable,
     )
-    entries = list(progress(results, desc="export"))
-    write_report(args.report, entries)
+    entries = collect(results, args.report, desc="export")
     return summarise(entries)

@@ -11,7 +11,7 @@ import itertools
 import os
 import re
 import unicodedata
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -69,9 +69,12 @@ class NameAllocator:
     replaced).
     """
 
-    def __init__(self, out_dir: Path, *, overwrite: bool = False) -> None:
+    def __init__(self, out_dir: Path, *, overwrite: bool = False, own: Iterable[Path] = ()) -> None:
+        """``own``: files this run may replace although they exist (those an
+        interrupted run of the same batch claimed, being resumed)."""
         self.out_dir = Path(out_dir)
         self.overwrite = overwrite
+        self.own = set(own)
         self._claimed: set[Path] = set()
         self._root = self.out_dir.resolve()
 
@@ -85,7 +88,8 @@ class NameAllocator:
             path = safe_output_path(self.out_dir, relative)
         candidate, n = path, 1
         # lexists: a dangling symlink of that name is not replaced either
-        while candidate in self._claimed or (not self.overwrite and os.path.lexists(candidate)):
+        while candidate in self._claimed or (not self.overwrite and candidate not in self.own
+                                             and os.path.lexists(candidate)):
             n += 1
             candidate = path.with_name(f"{path.stem}_{n}{path.suffix}")
         self._claimed.add(candidate)
@@ -107,15 +111,24 @@ def _atomically(path: Path, fill: Callable[[int, str], None],
         parent.mkdir(parents=True, exist_ok=True)
         if made_dirs is not None:
             made_dirs.add(parent)
-    fd, tmp = _create_temporary(parent, path.name)
+    tmp = ""
     try:
+        # the name is known before the file exists, so that an interruption
+        # at any point (even between the open and its result) removes it
+        for tmp in _temporary_names(parent, path.name):
+            try:
+                fd = os.open(tmp, _TEMP_FLAGS, 0o666)
+                break
+            except FileExistsError:  # left by a crashed run with the same pid
+                continue
         fill(fd, tmp)
         os.replace(tmp, path)
     except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
+        if tmp:
+            try:
+                os.unlink(tmp)
+            except FileNotFoundError:
+                pass
         raise
     return path
 
@@ -123,18 +136,27 @@ def _atomically(path: Path, fill: Callable[[int, str], None],
 _TEMP_COUNTER = itertools.count()
 
 
-def _create_temporary(folder: Path, name: str) -> tuple[int, str]:
-    """Create a new hidden file ``.<name>.<pid>.<n>.part`` in ``folder``
-    (never an existing one: O_EXCL), with the permissions an ordinary new
-    file gets (0666 less the umask), unlike ``mkstemp``'s 0600."""
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0) | getattr(
-        os, "O_BINARY", 0)
+_TEMP_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
+
+#: the pid temporary files are named after (a batch's worker processes use
+#: their parent's, so that the parent's death makes them stale)
+_owner_pid: int | None = None
+
+
+def set_temporary_owner(pid: int | None) -> None:
+    """Name this process's temporary files after ``pid`` (None: its own)."""
+    global _owner_pid
+    _owner_pid = pid
+
+
+def _temporary_names(folder: Path, name: str) -> Iterator[str]:
+    """Names ``.<name>.<pid>.<n>.part`` in ``folder``, each new (the file is
+    created with O_EXCL, with the permissions an ordinary new file gets:
+    0666 less the umask, unlike ``mkstemp``'s 0600)."""
+    owner = _owner_pid or os.getpid()
+    mine = "" if owner == os.getpid() else f"{os.getpid()}x"
     while True:
-        tmp = os.path.join(folder, f".{name}.{os.getpid()}.{next(_TEMP_COUNTER)}.part")
-        try:
-            return os.open(tmp, flags, 0o666), tmp
-        except FileExistsError:  # left by a crashed run with the same pid
-            continue
+        yield os.path.join(folder, f".{name}.{owner}.{mine}{next(_TEMP_COUNTER)}.part")
 
 
 def atomic_write(path: Path, writer: Callable[[str], object], *, durable: bool = True) -> Path:
@@ -192,7 +214,7 @@ def sync_folders(folders: Iterable[Path]) -> None:
             continue
 
 
-_STALE = re.compile(r"^\..+\.(\d+)\.\d+\.part$")
+_STALE = re.compile(r"^\..+\.(\d+)\.(?:\d+x)?\d+\.part$")
 
 
 def _process_alive(pid: int) -> bool:
@@ -211,12 +233,25 @@ def remove_stale_temporaries(out_dir: Path) -> list[Path]:
     """Remove the temporary files (``.<name>.<pid>.<n>.part``) that a run
     killed while writing left in ``out_dir``; files of running processes
     stay. Returns what was removed."""
-    removed: list[Path] = []
     if not out_dir.is_dir():
-        return removed
-    for tmp in out_dir.rglob(".*.part"):
+        return []
+    return _remove_temporaries(out_dir.rglob(".*.part"), lambda pid: not _process_alive(pid))
+
+
+def remove_own_temporaries(folders: Iterable[Path], pid: int | None = None) -> list[Path]:
+    """Remove the temporary files named after ``pid`` (default: this
+    process) in ``folders`` (not below them): what workers killed mid-write
+    left for a batch that goes on or ends."""
+    owner = pid or os.getpid()
+    found = (t for f in folders if f.is_dir() for t in f.glob(".*.part"))
+    return _remove_temporaries(found, lambda p: p == owner)
+
+
+def _remove_temporaries(candidates: Iterable[Path], stale: Callable[[int], bool]) -> list[Path]:
+    removed: list[Path] = []
+    for tmp in candidates:
         m = _STALE.match(tmp.name)
-        if m is None or not tmp.is_file() or tmp.is_symlink() or _process_alive(int(m[1])):
+        if m is None or not tmp.is_file() or tmp.is_symlink() or not stale(int(m[1])):
             continue
         try:
             tmp.unlink()
