@@ -19,8 +19,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p._negative_number_matcher = re.compile(r"^-\.?\d")
     p.add_argument("volume", metavar="VOLUME",
                    help=".npy (axes slice,row,column; memory-mapped), .npz (see --key) or .nii/.nii.gz")
-    p.add_argument("--template", required=True, metavar="REF.dcm",
-                   help="reference DICOM whose IOD has the Image Plane module (CT, MR)")
+    p.add_argument("--template", metavar="REF.dcm",
+                   help="reference DICOM whose IOD has the Image Plane module (CT, MR); with --reference "
+                        "the default is each source slice")
+    p.add_argument("--reference", nargs="+", metavar="SOURCE",
+                   help="the source series the volume was computed from (a folder, a DICOMDIR or files): "
+                        "the output lies on its slices, in its patient, study and frame of reference")
+    p.add_argument("--series-uid", metavar="UID",
+                   help="which series of --reference, when it holds several")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder (one file per slice)")
     p.add_argument("--spacing", metavar="S,R,C",
                    help="voxel spacing in mm in the array's axis order (slice, row, column)")
@@ -85,16 +91,43 @@ def run(args: argparse.Namespace) -> int:
     origin = parse_origin(args.origin) if args.origin is not None else None
     orientation = parse_orientation(args.orientation) if args.orientation is not None else None
     check_report_path(args.report)
+    _check_combination(args, spacing, origin, orientation)
     try:
-        result = series_api.write_series(
-            args.volume, args.template, args.out, args.profile,
-            spacing=spacing, origin=origin, orientation=orientation, key=args.key,
-            volume_index=args.volume_index,
-            transfer_syntax=args.transfer_syntax, durable=args.durable, overwrite=args.overwrite,
-            progress=lambda outputs, n: progress(outputs, total=n, desc="series"),
-        )
+        result = _write(args, spacing, origin, orientation)
     except InputError as exc:  # the volume cannot be converted: report it, exit 1
         write_report(args.report, [ReportEntry.failed(args.volume, one_line(exc)).as_dict()])
         raise
     write_report(args.report, [result.as_entry()])
     return EXIT_OK
+
+
+def _check_combination(args: argparse.Namespace, *geometry: object) -> None:
+    if args.reference is None:
+        if args.template is None:
+            raise UsageError("series: give --template REF.dcm, or --reference SOURCE to put the volume "
+                             "on a source series")
+        if args.series_uid is not None:
+            raise UsageError("--series-uid chooses a series of --reference; give --reference too")
+    elif any(g is not None for g in geometry):
+        raise UsageError("--spacing, --origin and --orientation cannot be given with --reference: "
+                         "the geometry is the source series'")
+
+
+def _write(args: argparse.Namespace, spacing: tuple[float, float, float] | None,
+           origin: tuple[float, float, float] | None,
+           orientation: tuple[tuple[float, float, float], tuple[float, float, float]] | None,
+           ) -> series_api.SeriesResult:
+    bar = lambda outputs, n: progress(outputs, total=n, desc="series")  # noqa: E731
+    if args.reference is not None:
+        return series_api.write_derived_series(
+            args.volume, args.reference, args.out, args.profile, series_uid=args.series_uid,
+            template=args.template, key=args.key, volume_index=args.volume_index,
+            transfer_syntax=args.transfer_syntax, durable=args.durable, overwrite=args.overwrite,
+            progress=bar)
+    return series_api.write_series(
+            args.volume, args.template, args.out, args.profile,
+            spacing=spacing, origin=origin, orientation=orientation, key=args.key,
+            volume_index=args.volume_index,
+            transfer_syntax=args.transfer_syntax, durable=args.durable, overwrite=args.overwrite,
+            progress=bar,
+        )

@@ -112,3 +112,20 @@ class UidMap:
         if level == "instance":
             return new_uid(self.root)
         return self.get(f"<{level}:{template_uid}>", scope)
+
+
+class KeptUidMap(UidMap):
+    """A UID map that keeps the UIDs of a source (``kept``) and remaps every
+    other one: a derived object of the same patient (a series on a source
+    series' grid) keeps the source's study, frame of reference and the
+    references its headers carry, while a UID of another template still
+    never reaches an output."""
+
+    def __init__(self, kept: frozenset[str], root: str | None = None, key: bytes | None = None) -> None:
+        super().__init__(root, key)
+        self.kept = kept
+
+    def get(self, old: str, scope: str = "") -> UID:
+        if str(old) in self.kept:
+            return UID(str(old))
+        return super().get(old, scope)

@@ -104,6 +104,39 @@ class Volume:
         for k0 in range(0, self.shape[0], step):
             yield k0, min(k0 + step, self.shape[0])
 
+    def reoriented(self, axes: tuple[int, int, int], flips: tuple[bool, bool, bool],
+                   source: str | None = None) -> Volume:
+        """This volume on another grid of the same voxels: axis ``d`` of the
+        result is axis ``axes[d]`` of this one (``(slice, row, column)``),
+        reversed where ``flips[d]``. Slices are still read one slab at a time
+        when the slice axis stays the slice axis; a permutation that moves it
+        reads the whole volume once (the result of a transposed read)."""
+        n = self.shape
+        shape = (n[axes[0]], n[axes[1]], n[axes[2]])
+        if tuple(axes) == (0, 1, 2) and not any(flips):
+            return self
+        whole: list[np.ndarray] = []
+
+        def ordered(k0: int, k1: int) -> np.ndarray:  # this volume's (slice, row, column) slab
+            s = self._read(k0, k1)
+            return s.transpose(2, 1, 0) if self._transposed else s
+
+        def get(k0: int, k1: int) -> np.ndarray:
+            if axes[0] == 0:
+                a, b = (n[0] - k1, n[0] - k0) if flips[0] else (k0, k1)
+                slab = ordered(a, b)
+            else:
+                if not whole:
+                    whole.append(ordered(0, n[0]))
+                slab = whole[0]
+            out = slab.transpose(axes)
+            steps = tuple(slice(None, None, -1) if f else slice(None) for f in flips)
+            out = out[steps]
+            return out if axes[0] == 0 else out[k0:k1]
+
+        return Volume(shape, self.dtype, source or self.source, get, file=self.file,  # type: ignore[arg-type]
+                      mapping=self._mapping, scaling=self.scaling)
+
     def release(self) -> None:
         """Drop the pages read so far from this process (the OS keeps them
         cached), so resident memory does not grow with the volume."""

@@ -20,8 +20,11 @@ are read by :mod:`dicom_rewrite.io.volumes`.
 """
 
 from dicom_rewrite.io.volumes import CHUNK_BYTES, VOLUME_SUFFIXES, Volume
+from dicom_rewrite.series.align import VOXEL_TOLERANCE, align
+from dicom_rewrite.series.derived import DerivedSeriesMaker, prepare_derived, write_derived_series
 from dicom_rewrite.series.encoding import Encoding, plan_encoding
 from dicom_rewrite.series.geometry import DIRECTION_TOLERANCE, Geometry, check_orientation, volume_geometry
+from dicom_rewrite.series.source import SourceSeries, load_reference
 from dicom_rewrite.series.writer import (
     ADJUST_TAGS,
     SeriesMaker,
@@ -35,6 +38,13 @@ from dicom_rewrite.series.writer import (
 
 __all__ = [
     "ADJUST_TAGS",
+    "VOXEL_TOLERANCE",
+    "DerivedSeriesMaker",
+    "SourceSeries",
+    "align",
+    "load_reference",
+    "prepare_derived",
+    "write_derived_series",
     "CHUNK_BYTES",
     "DIRECTION_TOLERANCE",
     "VOLUME_SUFFIXES",

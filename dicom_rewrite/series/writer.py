@@ -20,21 +20,22 @@ from pydicom.dataset import Dataset
 from dicom_rewrite.batch import FolderSink
 from dicom_rewrite.core import iod
 from dicom_rewrite.core.scrub import Change
+from dicom_rewrite.core.uids import UidMap
 from dicom_rewrite.encode.writer import DatasetWriter
 from dicom_rewrite.engine.converter import Converter, Output, Rendered
 from dicom_rewrite.engine.pixels import PixelPlan, plan_pixels
 from dicom_rewrite.engine.template import Template, as_profile, as_template
-from dicom_rewrite.errors import PixelDataError, TemplateError
+from dicom_rewrite.errors import PixelDataError, ProfileError, TemplateError
 from dicom_rewrite.io import volumes
 from dicom_rewrite.io.files import sanitise_component
 from dicom_rewrite.io.images import Raster, from_array
 from dicom_rewrite.io.volumes import CHUNK_BYTES, VOLUME_SUFFIXES, Volume
-from dicom_rewrite.profile import Profile
+from dicom_rewrite.profile import Profile, SopClassMode
 from dicom_rewrite.series.encoding import Encoding, decimal_string, plan_encoding
 from dicom_rewrite.series.geometry import Geometry, volume_geometry
 
 __all__ = ["ADJUST_TAGS", "SeriesMaker", "SeriesResult", "iter_series", "open_volume", "prepare_series",
-           "resolve_geometry", "write_series"]
+           "resolve_geometry", "write_series", "write_slices"]
 
 #: every top-level attribute SeriesMaker._adjust reads or writes (see
 #: Converter.render: the hook is run on just these for filled slices)
@@ -57,6 +58,8 @@ class SeriesResult:
     geometry: Geometry | None = None
     encoding: Encoding | None = None
     notes: list[str] = field(default_factory=list)
+    #: the source series the volume was put on (``--reference``)
+    reference_series_uid: str = ""
 
     def describe_first(self, out: Rendered) -> None:
         """Take the series' identity from its first slice."""
@@ -75,6 +78,8 @@ class SeriesResult:
             "series_instance_uid": self.series_instance_uid,
             "frame_of_reference_uid": self.frame_of_reference_uid,
         }
+        if self.reference_series_uid:
+            entry["reference_series_uid"] = self.reference_series_uid
         if self.geometry is not None:
             entry["geometry"] = self.geometry.as_dict()
         if self.encoding is not None:
@@ -100,7 +105,7 @@ class SeriesMaker:
 
     def __init__(self, volume: Volume, template: Template, profile: Profile, geometry: Geometry,
                  *, transfer_syntax: str | None = None, started: datetime | None = None,
-                 name: str | None = None) -> None:
+                 name: str | None = None, uid_map: UidMap | None = None) -> None:
         self.volume = volume
         self.geometry = geometry
         self.name = name or (Path(volume.source.split("[")[0]).name
@@ -110,7 +115,8 @@ class SeriesMaker:
             raise PixelDataError(f"{volume.source}: volume shape {volume.shape} is empty")
         if max(volume.shape[1:]) > 0xFFFF:
             raise PixelDataError(f"{volume.source}: slices of {volume.shape[1:]} exceed 65535 rows/columns")
-        self.converter = Converter(template, profile, transfer_syntax=transfer_syntax, started=started)
+        self.converter = Converter(template, profile, transfer_syntax=transfer_syntax, started=started,
+                                   uid_map=uid_map)
         self.plan = self._check_class(template, profile)
         self.encoding = plan_encoding(volume)
 
@@ -119,6 +125,13 @@ class SeriesMaker:
         plan = plan_pixels(template.sop_class, probe, profile.pixel.sop_class.value)
         if ("image-plane", "M") not in iod.iod_modules(plan.sop_class):
             tpl = template.sop_class
+            if plan.sop_class != tpl and profile.pixel.sop_class == SopClassMode.SECONDARY_CAPTURE:
+                raise ProfileError(
+                    f"{profile.source or 'the profile'}: pixel.sop_class: secondary-capture makes every "
+                    "slice a Secondary Capture image, which has no Image Plane module (PS3.3 A.8.1), so "
+                    "viewers could not stack the slices; for a series use a profile without it (with "
+                    "--reference no profile is needed: identity, study and frame of reference come "
+                    "from the source series)")
             what = tpl.name if tpl.is_valid else str(tpl)
             because = (f"the output would be {plan.sop_class.name}" if plan.sop_class != tpl
                        else f"it is {what}")
@@ -180,10 +193,14 @@ class SeriesMaker:
 
         return adjust
 
+    def number(self, k: int) -> int:
+        """The Instance Number (and file number) of slice ``k``."""
+        return k + 1
+
     def outputs(self) -> Iterator[Output]:
         """Convert slice by slice (slice ``k`` -> Instance Number ``k + 1``)."""
         for k, raster in self._rasters():
-            yield self.converter.convert(raster, index=k + 1, stem=self.stem, name=self.name,
+            yield self.converter.convert(raster, index=self.number(k), stem=self.stem, name=self.name,
                                          adjust=self._adjust(k))
 
     def rendered(self, encoder: DatasetWriter) -> Iterator[Rendered]:
@@ -191,7 +208,7 @@ class SeriesMaker:
         slices after the first two are filled into the first one's encoding
         (see :meth:`Converter.render`)."""
         for k, raster in self._rasters():
-            yield self.converter.render(raster, encoder, index=k + 1, stem=self.stem,
+            yield self.converter.render(raster, encoder, index=self.number(k), stem=self.stem,
                                         name=self.name, adjust=self._adjust(k),
                                         adjust_tags=ADJUST_TAGS)
 
@@ -309,8 +326,15 @@ def write_series(volume: str | Path | np.ndarray | Volume,
     writer = prepare_series(volume, template, profile, geometry=geometry, spacing=spacing,
                             origin=origin, orientation=orientation, key=key,
                             transfer_syntax=transfer_syntax, volume_index=volume_index)
+    return write_slices(writer, out_dir, overwrite=overwrite, progress=progress, durable=durable)
+
+
+def write_slices(writer: SeriesMaker, out_dir: str | Path, *, overwrite: bool = False,
+                 progress: Callable[[Iterator[Rendered], int], Iterator[Rendered]] | None = None,
+                 durable: bool = True) -> SeriesResult:
+    """Write a prepared series through a :class:`FolderSink` (all or nothing)."""
     n = writer.volume.shape[0]
-    width = max(4, len(str(n)))
+    width = max(4, len(str(max(writer.number(k) for k in range(n)))))
     sink = FolderSink(out_dir, overwrite=overwrite, durable=durable)
     stem = sanitise_component(writer.stem, "volume")
     result = SeriesResult(writer.volume.source, geometry=writer.geometry, encoding=writer.encoding,
@@ -323,7 +347,8 @@ def write_series(volume: str | Path | np.ndarray | Volume,
         for k, out in enumerate(outputs):
             if k == 0:
                 result.describe_first(out)
-            result.outputs.append(sink.put(sink.claim(f"{stem}_{k + 1:0{width}d}.dcm"), out.parts))
+            name = f"{stem}_{writer.number(k):0{width}d}.dcm"
+            result.outputs.append(sink.put(sink.claim(name), out.parts))
             notes.extend(n_ for n_ in out.notes if n_ not in notes)
     except BaseException:
         sink.discard(result.outputs)  # a series is never left half-written
