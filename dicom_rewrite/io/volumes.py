@@ -134,7 +134,7 @@ class Volume:
             out = out[steps]
             return out if axes[0] == 0 else out[k0:k1]
 
-        return Volume(shape, self.dtype, source or self.source, get, file=self.file,  # type: ignore[arg-type]
+        return Volume(shape, self.dtype, source or self.source, get, file=self.file,
                       mapping=self._mapping, scaling=self.scaling)
 
     def release(self) -> None:

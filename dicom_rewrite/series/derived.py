@@ -63,11 +63,14 @@ def reference_profile(profile: Profile) -> Profile:
     the source's identity, study and Frame of Reference; a new series and new
     instances (or keyed hashes), never the source's."""
     uids = profile.uids
-    fresh = {level: UidMode.NEW for level in ("series", "instance")
-             if getattr(uids, level) == UidMode.KEEP}
+
+    def fresh(mode: UidMode) -> UidMode:
+        return UidMode.NEW if mode == UidMode.KEEP else mode
+
     return dataclasses.replace(
         profile, identity=Identity.KEEP,
-        uids=dataclasses.replace(uids, study=UidMode.KEEP, frame_of_reference=UidMode.KEEP, **fresh))
+        uids=dataclasses.replace(uids, study=UidMode.KEEP, frame_of_reference=UidMode.KEEP,
+                                 series=fresh(uids.series), instance=fresh(uids.instance)))
 
 
 def _composite(template: Template, src: Template) -> Template:

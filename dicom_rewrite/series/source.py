@@ -156,17 +156,21 @@ def _vector(ds: Dataset, kw: str, n: int, where: str) -> np.ndarray:
     return v
 
 
+def _check_slice(path: Path, ds: Dataset) -> None:
+    missing = [kw for kw in _GEOMETRY if kw not in ds]
+    if missing:
+        raise UsageError(f"--reference {path}: no {', '.join(missing)}: a source slice must "
+                         "carry its position, orientation and pixel spacing (Image Plane, PS3.3 C.7.6.2)")
+    if int(ds.get("NumberOfFrames", 1) or 1) > 1:
+        raise UsageError(f"--reference {path}: a multi-frame image; --reference takes a series of "
+                         "single-frame slices (CT, MR)")
+
+
 def _ordered(members: list[tuple[Path, Dataset]], where: str) -> SourceSeries:
     first = members[0][1]
     name = f"{where} (series {first.SeriesInstanceUID})"
     for path, ds in members:
-        missing = [kw for kw in _GEOMETRY if kw not in ds]
-        if missing:
-            raise UsageError(f"--reference {path}: no {', '.join(missing)}: a source slice must "
-                             "carry its position, orientation and pixel spacing (Image Plane, PS3.3 C.7.6.2)")
-        if int(ds.get("NumberOfFrames", 1) or 1) > 1:
-            raise UsageError(f"--reference {path}: a multi-frame image; --reference takes a series of "
-                             "single-frame slices (CT, MR)")
+        _check_slice(path, ds)
     iop = _vector(first, "ImageOrientationPatient", 6, name)
     row, col = iop[:3], iop[3:]
     normal = np.cross(row, col)
@@ -174,17 +178,13 @@ def _ordered(members: list[tuple[Path, Dataset]], where: str) -> SourceSeries:
     shape = (int(first.Rows), int(first.Columns))
     for path, ds in members[1:]:
         _same_grid(path, ds, iop, ps, shape)
+    # PS3.3 C.7.6.2.1.1: the slice's distance along the normal orders the series
     distance = [float(np.dot(_vector(ds, "ImagePositionPatient", 3, str(p)), normal)) for p, ds in members]
     order = sorted(range(len(members)), key=lambda i: distance[i])
     d = [distance[i] for i in order]
     steps = tuple(b - a for a, b in zip(d, d[1:], strict=False))
     thickness = float(first.get("SliceThickness") or 0) or 1.0
-    if steps and min(steps) < SPACING_TOLERANCE * max(thickness, 1.0):
-        dup = next(i for i, s in enumerate(steps) if s == min(steps))
-        raise UsageError(
-            f"--reference {name}: {members[order[dup]][0]} and {members[order[dup + 1]][0]} lie at the "
-            "same position; one series must hold one slice per position (choose the acquisition "
-            "with --series-uid, or give the files of one)")
+    _one_per_position([members[i][0] for i in order], steps, thickness, name)
     mean = float(np.mean(steps)) if steps else thickness
     even = all(abs(s - mean) <= SPACING_TOLERANCE * mean for s in steps)
     origin = _vector(members[order[0]][1], "ImagePositionPatient", 3, name)
@@ -194,6 +194,15 @@ def _ordered(members: list[tuple[Path, Dataset]], where: str) -> SourceSeries:
                                                   (float(col[0]), float(col[1]), float(col[2]))))
     return SourceSeries(tuple(members[i][1] for i in order), tuple(members[i][0] for i in order),
                         geometry, even, steps)
+
+
+def _one_per_position(paths: list[Path], steps: tuple[float, ...], thickness: float, name: str) -> None:
+    for i, step in enumerate(steps):
+        if step < SPACING_TOLERANCE * max(thickness, 1.0):
+            raise UsageError(
+                f"--reference {name}: {paths[i]} and {paths[i + 1]} lie at the same position; one "
+                "series must hold one slice per position (choose the acquisition with --series-uid, "
+                "or give the files of one)")
 
 
 def _same_grid(path: Path, ds: Dataset, iop: np.ndarray, ps: np.ndarray, shape: tuple[int, int]) -> None:
