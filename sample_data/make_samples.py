@@ -11,6 +11,16 @@ Usage::
 * ``volume.npy``    12x64x64 int16 (slice, row, column): a sphere phantom in
                     CT-like values (-1000 air, 40 tissue, 700 bone shell), for
                     ``dicom-rewrite series``
+* ``volume_labels.npy`` 12x64x64 uint8: a segmentation model's label map of
+                    ``volume.npy`` (1 the bone shell, 2 the inside), for
+                    ``dicom-rewrite annotate --masks``
+* ``ct_labels.png`` 128x128 8-bit label map for ``templates/ct.dcm`` (two
+                    segments, values 1 and 2), for ``annotate --masks``
+
+The JSON shape files beside them (``predictions.json``, a COCO prediction
+list; ``coco.json``, a COCO data set; ``polygons.json``, our polygon file)
+are written by hand: they are the ``annotate`` examples of the README and
+docs/annotate.md, for ``templates/ct.dcm``.
 
 Everything is computed with integer numpy arithmetic (no random numbers), and
 Pillow writes no timestamps into PNG/JPEG, so re-running gives identical files
@@ -113,6 +123,23 @@ def make_volume() -> np.ndarray:
     return vol.astype("<i2")
 
 
+def make_volume_labels() -> np.ndarray:
+    z, y, x = np.mgrid[0:12, 0:64, 0:64].astype(np.int64)
+    r2 = (4 * (z - 6)) ** 2 + (y - 32) ** 2 + (x - 32) ** 2
+    labels = np.zeros((12, 64, 64), dtype=np.uint8)
+    labels[r2 <= 26 * 26] = 1
+    labels[r2 <= 22 * 22] = 2
+    return labels
+
+
+def make_ct_labels() -> Image.Image:
+    y, x = _grid(128, 128)
+    labels = np.zeros((128, 128), dtype=np.uint8)
+    labels[_disk(y, x, 50, 45, 12)] = 1
+    labels[(y >= 80) & (y < 100) & (x >= 70) & (x < 105)] = 2
+    return Image.fromarray(labels)
+
+
 def build_all(outdir: Path) -> list[Path]:
     outdir.mkdir(parents=True, exist_ok=True)
     out = []
@@ -127,6 +154,12 @@ def build_all(outdir: Path) -> list[Path]:
     out.append(p)
     p = outdir / "volume.npy"
     np.save(p, make_volume())
+    out.append(p)
+    p = outdir / "volume_labels.npy"
+    np.save(p, make_volume_labels())
+    out.append(p)
+    p = outdir / "ct_labels.png"
+    make_ct_labels().save(p, format="PNG", optimize=True)
     out.append(p)
     return out
 

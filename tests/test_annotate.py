@@ -283,7 +283,7 @@ class TestParseBox:
         ("1,2,3", "expected X0,Y0,X1,Y1"),
         ("1,2,3,4,5", "expected X0,Y0,X1,Y1"),
         ("a,2,3,4", "x0 'a' is not a pixel number"),
-        ("1.5,2,3,4", "not a whole pixel number"),
+        ("nan,2,3,4", "not a finite number"),
         ("5,2,3,4", "x1 < x0"),
         ("1,9,3,4", "y1 < y0"),
         ("1,,3,4", "expected X0,Y0,X1,Y1"),
@@ -294,6 +294,10 @@ class TestParseBox:
 
     def test_float_whole_numbers_accepted(self):
         assert parse_box("1.0,2,3,4.0").corners == (1, 2, 3, 4)
+
+    def test_fractions_are_rounded_outward(self):
+        # x0, y0 down, x1, y1 up: the box covers at least what the model marked
+        assert parse_box("1.5,2.9,3.1,4.0").corners == (1, 2, 4, 4)
 
 
 class TestParseColor:
@@ -336,7 +340,7 @@ class TestLoadBoxes:
         ("b.json", '{"a.dcm": [{"box": [1, 2, 3]}]}', "box must be \\[x0, y0, x1, y1\\]"),
         ("b.json", '{"a.dcm": [{"box": [1, 2, 3, 4], "colour": "#FF0000"}]}', "unknown field"),
         ("b.json", '{"a.dcm": [{"box": [1, 2, 3, 4], "color": "blue"}]}', "colour 'blue' is not #RRGGBB"),
-        ("b.json", '{"a.dcm": [{"box": [1, 2, 3.5, 4]}]}', "not a whole pixel number"),
+        ("b.json", '{"a.dcm": [{"box": [1, 2, 3, 4], "score": "high"}]}', "score 'high' is not a number"),
         ("b.json", '{"a.dcm": [{"box": [1, 2, 3, 4], "frame": 0}]}', "frame 0 is invalid"),
         ("b.json", '{"a.dcm": 5}', "expected a list of boxes"),
         ("b.csv", "a.dcm,1,2\n", "line 1: expected file,x0,y0,x1,y1"),

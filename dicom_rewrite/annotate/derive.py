@@ -26,6 +26,7 @@ from pydicom.uid import UID
 from dicom_rewrite import __version__
 from dicom_rewrite.annotate.background import WindowUsed
 from dicom_rewrite.annotate.layout import PlacedBox
+from dicom_rewrite.annotate.shapes import Traced
 from dicom_rewrite.core.scrub import Change
 from dicom_rewrite.core.uids import UidMap, is_valid_uid
 from dicom_rewrite.engine.pixels import PixelPlan
@@ -39,6 +40,7 @@ __all__ = [
     "SERIES_DESCRIPTION",
     "SERIES_NUMBER_OFFSET",
     "Annotation",
+    "Drawn",
     "KeepingUidMap",
     "Planned",
     "annotation_profile",
@@ -46,6 +48,7 @@ __all__ = [
     "frame_count",
     "header",
     "series_number",
+    "traced",
 ]
 
 #: (0008,103E) Series Description of the annotation series (LO: 64 chars)
@@ -141,6 +144,22 @@ class Planned:
 
 
 @dataclass
+class Drawn:
+    """What the presentation states and the SR keep of an annotated frame:
+    the source's header, the frame and the shapes' geometry (no pixels)."""
+
+    source: Dataset
+    frame: int  # 1-based
+    placed: list[PlacedBox]
+    window: WindowUsed
+
+
+def traced(placed: list[PlacedBox]) -> list[PlacedBox]:
+    """``placed`` with every mask replaced by its contours (:class:`~.shapes.Traced`)."""
+    return [dataclasses.replace(p, box=Traced.of(p.box)) if p.box.kind == "mask" else p for p in placed]
+
+
+@dataclass
 class Annotation:
     """The result of annotating one frame of one source."""
 
@@ -215,12 +234,20 @@ def _source_reference(src: Dataset, frame: int | None) -> Dataset:
 def _derivation_text(planned: Planned, used: WindowUsed) -> str:
     labels = sorted({p.box.label for p in planned.placed if p.box.label})
     return (
-        f"{len(planned.placed)} bounding box(es) burned in by dicom-rewrite annotate"
+        f"{_counted(planned.placed)} burned in by dicom-rewrite annotate"
         + (f" ({', '.join(labels)})" if labels else "")
         + (f"; window center {used.center:g}, width {used.width:g} LINEAR ({used.source})"
            if used.center is not None and used.width is not None else "")
         + ("; MONOCHROME1 inverted" if used.inverted else "")
     )
+
+
+def _counted(placed: list[PlacedBox]) -> str:
+    """``2 bounding box(es)``, ``1 bounding box(es), 3 mask(s)``...: what was burned in."""
+    kinds = {"box": "bounding box(es)", "polygon": "polygon(s)", "mask": "mask segment(s)"}
+    counts = {k: sum(p.box.kind == k for p in placed) for k in kinds}
+    parts = [f"{n} {kinds[k]}" for k, n in counts.items() if n]
+    return ", ".join(parts) or "0 bounding box(es)"
 
 
 def _frame_geometry(put: Callable[[str, Any, str], None], src: Dataset, frame: int, sop_class: str) -> None:

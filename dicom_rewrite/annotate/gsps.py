@@ -29,7 +29,7 @@ from pydicom.tag import Tag
 
 from dicom_rewrite import __version__
 from dicom_rewrite.annotate.background import WindowUsed
-from dicom_rewrite.annotate.derive import MANUFACTURER, MODEL_NAME, SERIES_NUMBER_OFFSET, Annotation, frame_count
+from dicom_rewrite.annotate.derive import MANUFACTURER, MODEL_NAME, SERIES_NUMBER_OFFSET, Drawn, frame_count
 from dicom_rewrite.annotate.layout import PlacedBox
 from dicom_rewrite.annotate.shapes import RGB, color_text
 from dicom_rewrite.core.uids import UidMap, hashed_uid, new_uid
@@ -50,14 +50,14 @@ class StateGroup:
     study: str
     modality: _ModalityKey
     shape: str
-    annotations: list[Annotation]
+    annotations: list[Drawn]
 
 
-def state_groups(annotations: Iterable[Annotation]) -> tuple[list[StateGroup], list[str]]:
+def state_groups(annotations: Iterable[Drawn]) -> tuple[list[StateGroup], list[str]]:
     """The annotations with boxes grouped by source series, image size,
     Modality LUT and Presentation LUT Shape, and a note per colour source
     (left out: no grayscale presentation state)."""
-    groups: dict[tuple[Any, ...], list[Annotation]] = defaultdict(list)
+    groups: dict[tuple[Any, ...], list[Drawn]] = defaultdict(list)
     skipped: list[str] = []
     for ann in annotations:
         if not ann.placed:
@@ -81,7 +81,7 @@ def build_state(group: StateGroup, k: int, *, uid_map: UidMap, series_numbers: M
                                started=started)
 
 
-def presentation_states(annotations: Iterable[Annotation], *, uid_map: UidMap,
+def presentation_states(annotations: Iterable[Drawn], *, uid_map: UidMap,
                         series_numbers: Mapping[str, int],
                         started: datetime) -> list[tuple[Dataset, list[str]]]:
     """One Grayscale Softcopy Presentation State per source series (and
@@ -105,7 +105,7 @@ def presentation_states(annotations: Iterable[Annotation], *, uid_map: UidMap,
 # ---------------------------------------------------------------------------
 
 
-def _presentation_state(anns: list[Annotation], study: str, modality: _ModalityKey, shape: str,
+def _presentation_state(anns: list[Drawn], study: str, modality: _ModalityKey, shape: str,
                         k: int, *, uid_map: UidMap, number: int, started: datetime) -> Dataset:
     from highdicom import PresentationLUTTransformation
     from highdicom.pr import GrayscaleSoftcopyPresentationState
@@ -177,7 +177,7 @@ def _graphic_layers(colors: list[RGB]) -> dict[RGB, Any]:
     }
 
 
-def _graphic_annotations(anns: list[Annotation], ref_by_uid: Mapping[str, Dataset],
+def _graphic_annotations(anns: list[Drawn], ref_by_uid: Mapping[str, Dataset],
                          layers: Mapping[RGB, Any]) -> list[Any]:
     """One graphic annotation per annotated frame and colour (PS3.3 C.10.5)."""
     out = []
@@ -195,8 +195,10 @@ def _graphic_annotation(placed: list[PlacedBox], ref: Dataset, frame: int | None
     """The outlines (and labels) of one colour on one frame."""
     from highdicom.pr import AnnotationUnitsValues, GraphicAnnotation, GraphicObject
 
-    graphics = [GraphicObject("POLYLINE", p.box.polyline(), AnnotationUnitsValues.PIXEL) for p in placed]
-    texts = [_text_object(p.box.label, _label_bounds(p)) for p in placed if p.box.label]
+    # PS3.3 C.10.5.1.2: closed POLYLINEs in PIXEL units, a mask's contours each one
+    graphics = [GraphicObject("POLYLINE", line, AnnotationUnitsValues.PIXEL)
+                for p in placed for line in p.box.polylines()]
+    texts = [_text_object(p.text, _label_bounds(p)) for p in placed if p.text]
     return GraphicAnnotation(
         referenced_images=[ref], graphic_layer=layer, referenced_frame_number=frame,
         graphic_objects=graphics, text_objects=texts or None,
@@ -220,11 +222,11 @@ def _text_object(text: str, bbox: tuple[float, float, float, float]) -> Any:
                       text_justification=TextJustificationValues.LEFT)
 
 
-def _voi_transformations(anns: list[Annotation], ref_by_uid: Mapping[str, Dataset]) -> list[Any]:
+def _voi_transformations(anns: list[Drawn], ref_by_uid: Mapping[str, Dataset]) -> list[Any]:
     """One VOI item per distinct window, each naming its images (and frames)."""
     from highdicom.pr import SoftcopyVOILUTTransformation
 
-    by_window: dict[tuple[float, float], list[Annotation]] = defaultdict(list)
+    by_window: dict[tuple[float, float], list[Drawn]] = defaultdict(list)
     for a in anns:
         by_window[(float(a.window.center), float(a.window.width))].append(a)  # type: ignore[arg-type]
     return [
@@ -237,7 +239,7 @@ def _voi_transformations(anns: list[Annotation], ref_by_uid: Mapping[str, Datase
     ]
 
 
-def _image_references(items: list[Annotation], ref_by_uid: Mapping[str, Dataset]) -> list[Any]:
+def _image_references(items: list[Drawn], ref_by_uid: Mapping[str, Dataset]) -> list[Any]:
     """The single-frame images in one reference, then one per multi-frame image with its frames."""
     from highdicom import ReferencedImageSequence
 

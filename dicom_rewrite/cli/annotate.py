@@ -41,7 +41,21 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--frame", dest="box_frame", action=_BoxAction, type=int, metavar="N",
                    help="frame (1-based) of a multi-frame input for the preceding --box (default 1)")
     p.add_argument("--boxes", metavar="FILE",
-                   help="JSON or CSV box file keyed by input file name or SOPInstanceUID")
+                   help="box file: our JSON or CSV keyed by input, COCO, or a COCO prediction list")
+    p.add_argument("--polygons", metavar="FILE",
+                   help="polygon file: our JSON with \"points\", or COCO with segmentation polygons")
+    p.add_argument("--masks", metavar="FILE|DIR",
+                   help="label maps: a volume (.npy/.npz/.nii/.nii.gz) aligned with the source series, "
+                        "a PNG for the one input, or a folder of <input stem>.png")
+    p.add_argument("--mask-labels", metavar="V=LABEL,...",
+                   help="labels of the label-map values, e.g. 1=liver,2=lesion (default: segment V)")
+    p.add_argument("--min-score", type=float, metavar="S",
+                   help="leave out shapes whose score is below S (shapes without a score are kept)")
+    p.add_argument("--label-format", default=annotate_api.DEFAULT_LABEL_FORMAT, metavar="FMT",
+                   help="label text of a scored shape, with {label} and {score} "
+                        "(default '{label} {score:.2f}')")
+    p.add_argument("--font-size", type=int, metavar="PX",
+                   help="label font size in pixels (default about 2%% of the image height, at least 10)")
     p.add_argument("--window", metavar="C,W|NAME",
                    help=f"window center,width in modality units, or a preset: {', '.join(PRESETS)} "
                         "(default: the file's first window, else min-max)")
@@ -55,6 +69,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="also write inputs (and frames) that have no boxes")
     p.add_argument("--gsps", action="store_true",
                    help="also write a Grayscale Softcopy Presentation State per source series")
+    p.add_argument("--sr", action="store_true",
+                   help="also write a Comprehensive 3D SR (TID 1500 measurement report) per study")
     p.add_argument("--profile", metavar="P.yaml",
                    help="site profile (identity, study and series are kept/decided here)")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")
@@ -70,8 +86,10 @@ def _boxes(raw: Sequence[dict[str, Any]] | None) -> list[annotate_api.Box]:
 def run(args: argparse.Namespace) -> int:
     from dicom_rewrite import api
 
-    if bool(args.boxes_raw) == bool(args.boxes):
+    if args.boxes_raw and args.boxes:
         raise UsageError("annotate: give --box X0,Y0,X1,Y1 (with optional --label) or --boxes FILE, not both")
+    if not (args.boxes_raw or args.boxes or args.polygons or args.masks):
+        raise UsageError("annotate: give --box X0,Y0,X1,Y1, --boxes FILE, --polygons FILE or --masks FILE")
     color = annotate_api.parse_color(args.color)
     boxes = _boxes(args.boxes_raw)
     window = annotate_api.resolve_window(args.window)
@@ -90,6 +108,13 @@ def run(args: argparse.Namespace) -> int:
         gsps=args.gsps,
         profile=profile,
         durable=args.durable,
+        polygon_file=args.polygons,
+        masks=args.masks,
+        mask_labels=annotate_api.parse_mask_labels(args.mask_labels),
+        font_size=args.font_size,
+        label_format=args.label_format,
+        min_score=args.min_score,
+        sr=args.sr,
     )
     entries = collect(results, args.report, desc="annotate")
     return summarise(entries)
