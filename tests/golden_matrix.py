@@ -58,10 +58,21 @@ def _digests(root: Path, prefix: str, work: Path) -> dict[str, str]:
             continue
         data = p.read_bytes()
         if p.suffix == ".json":  # reports name the work folder: make them relative, keys sorted
-            data = data.replace(str(work).encode(), b"WORK").replace(str(REPO).encode(), b"REPO")
+            data = _relative(data.decode("utf-8"), work).encode("utf-8")
             data = json.dumps(json.loads(data), sort_keys=True).encode()
         out[f"{prefix}/{p.relative_to(root).as_posix()}"] = hashlib.sha256(data).hexdigest()
     return out
+
+
+def _relative(text: str, work: Path) -> str:
+    """``text`` with the work folder as WORK and the checkout as REPO (the
+    virtual environment too when ``.venv`` is a link to one elsewhere, as in
+    a git worktree)."""
+    venv = REPO / ".venv"
+    text = text.replace(str(work), "WORK")
+    if venv.is_symlink():
+        text = text.replace(str(venv.resolve()), str(venv))
+    return text.replace(str(REPO), "REPO")
 
 
 def build(work: Path) -> dict[str, str]:
@@ -80,7 +91,7 @@ def build(work: Path) -> dict[str, str]:
     def run(*argv: str) -> None:
         text = [str(a) for a in argv]
         code = main(text)
-        shown = " ".join(text).replace(str(work), "WORK").replace(str(REPO), "REPO")
+        shown = _relative(" ".join(text), work)
         digests[f"exit/{len(digests):05d} {shown}"] = str(code)
 
     for name, path in templates():
