@@ -53,3 +53,19 @@ def test_lazy_names_are_the_real_ones():
     assert dicom_rewrite.convert_files is convert.convert_files is api.convert_files
     with pytest.raises(AttributeError):
         _ = dicom_rewrite.no_such_name
+
+
+def test_iod_tables_cost_little_memory():
+    # highdicom's full attribute tree (22.6 MB of JSON) took ~120 MB to hold;
+    # the shipped top-level tables are a few MB at most
+    code = (
+        "import tracemalloc\n"
+        "from pydicom.uid import CTImageStorage\n"
+        "from dicom_rewrite.core import iod\n"
+        "tracemalloc.start()\n"
+        "iod.iod_keywords(CTImageStorage)\n"
+        "print(tracemalloc.get_traced_memory()[1])\n"
+    )
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=60)
+    assert res.returncode == 0, res.stderr
+    assert int(res.stdout.split()[-1]) < 8_000_000

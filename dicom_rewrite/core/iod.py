@@ -1,67 +1,41 @@
 """What each target IOD accepts: module tables and pixel rules.
 
 The module and attribute tables come from the DICOM standard as packaged by
-highdicom (``highdicom/_standard/*.json``); the pixel rules below are the
+highdicom, shipped in the compact form :mod:`dicom_rewrite.core.iod_tables`
+builds (top-level attributes only); the pixel rules below are the
 IOD-specific constraints on the Image Pixel module that dciodvfy enforces,
 each citing its section of PS3.3.
 """
 
 from __future__ import annotations
 
-import importlib.util
-import json
-import pkgutil
 from dataclasses import dataclass
 from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
 from pydicom import uid as _uid
 from pydicom.datadict import tag_for_keyword
 from pydicom.dataset import Dataset
 
+from dicom_rewrite.core import iod_tables
+
 SECONDARY_CAPTURE = _uid.SecondaryCaptureImageStorage
 
 
-# The tables are loaded once and kept in a compact form (tuples of strings,
-# which the garbage collector stops tracking): the raw JSON is some 200 000
-# lists and dicts that every full collection would otherwise walk again.
-
-def _load(name: str) -> Any:
-    """One of highdicom's tables of the standard, read without importing
-    highdicom itself (which takes about 0.3 s)."""
-    spec = importlib.util.find_spec("highdicom")
-    folders = list(spec.submodule_search_locations or []) if spec else []
-    for folder in folders:
-        path = Path(folder) / "_standard" / name
-        if path.is_file():
-            return json.loads(path.read_bytes())
-    return json.loads(pkgutil.get_data("highdicom", f"_standard/{name}") or b"{}")
+@lru_cache(1)
+def _tables() -> dict[str, Any]:
+    return iod_tables.load()
 
 
 @lru_cache(1)
 def _iod_module_map() -> dict[str, tuple[tuple[str, str], ...]]:
     """IOD key -> ``((module key, usage), ...)``."""
-    return {iod: tuple((str(m["key"]), str(m["usage"])) for m in modules)
-            for iod, modules in _load("iod_module_map.json").items()}
+    return {iod: tuple((m, usage) for m, usage in modules) for iod, modules in _tables()["iods"].items()}
 
 
-@lru_cache(1)
-def _module_top_level_map() -> dict[str, tuple[tuple[str, str], ...]]:
-    """Module key -> ``((keyword, type), ...)`` of its top-level attributes."""
-    return {
-        module: tuple(
-            (str(a["keyword"]), str(a["type"]))
-            for a in attributes
-            if not a["path"] and tag_for_keyword(str(a["keyword"])) is not None
-        )
-        for module, attributes in _load("module_attribute_map.json").items()
-    }
-
-
-@lru_cache(1)
 def _sop_class_iod_map() -> dict[str, str]:
-    return dict(_load("sop_class_iod_map.json"))
+    table: dict[str, str] = _tables()["sop_classes"]
+    return table
 
 
 def iod_key(sop_class: str) -> str | None:
@@ -77,13 +51,14 @@ def iod_modules(sop_class: str) -> list[tuple[str, str]]:
     return list(_iod_module_map()[key])
 
 
-@lru_cache(256)
+@lru_cache(512)
 def module_top_level(module: str) -> tuple[tuple[str, str], ...]:
     """``((keyword, type), ...)`` of the top-level attributes of a module.
 
     Repeating-group attributes (overlays, 60xx) have no single tag and are
     left out."""
-    return _module_top_level_map().get(module, ())
+    attributes = _tables()["modules"].get(module, ())
+    return tuple((str(kw), str(type_)) for kw, type_ in attributes if tag_for_keyword(kw) is not None)
 
 
 @lru_cache(64)
