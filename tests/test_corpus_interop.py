@@ -246,13 +246,25 @@ def _export_params() -> list:
     return [param("export", fid, fid, path) for fid, path, _ in IMAGE_FILES]
 
 
+def _first_window_valid(hdr: pydicom.Dataset) -> bool:
+    """The file's first window exists with a width >= 1 (PS3.3 C.11.2.1.2):
+    then both renderers use it; otherwise export's default skips it and
+    dcmtk, asked for it, renders without a VOI, so both use a min-max window."""
+    try:
+        widths = hdr.WindowWidth
+        width = float(widths[0] if isinstance(widths, pydicom.multival.MultiValue) else widths)
+    except (AttributeError, TypeError, ValueError):
+        return False
+    return width >= 1
+
+
 @pytest.mark.parametrize("fid,src", _export_params())
 def test_export_matches_dcmtk(tmp_path, fid, src):
     hdr = header(fid)
     meta = getattr(hdr, "file_meta", None)
     ts = str(meta.get("TransferSyntaxUID", "1.2.840.10008.1.2")) if meta is not None else "1.2.840.10008.1.2"
     gray = str(hdr.get("PhotometricInterpretation", "")).startswith("MONOCHROME")
-    if gray and "WindowCenter" in hdr:
+    if gray and _first_window_valid(hdr):
         ours, theirs_opts = {"window_index": 0}, ["+Wi", "1"]
     elif gray:
         ours, theirs_opts = {"voi": "minmax"}, ["+Wm"]

@@ -356,6 +356,37 @@ class TestReadsLikeDcmtk:
         assert entry["status"] == "skipped" and entry["reason"].startswith("no pixel data")
 
 
+    def test_empty_lut_sequences_and_rescale_are_ignored_as_dcmtk_does(self, tmp_path):
+        """A Modality and a VOI LUT Sequence item with no LUT Descriptor and no
+        LUT Data, and an empty Rescale Slope/Intercept (as a LEADTOOLS sample
+        has): dcmtk ignores them ("incomplete or missing LookupTableDescriptor
+        ... ignoring LUT"); export renders the stored values with a min-max
+        window and says in the sidecar what it skipped."""
+        from pydicom.dataset import Dataset
+        from pydicom.sequence import Sequence
+
+        ds = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
+        empty = Dataset()
+        empty.add_new(0x00283002, "US", None)
+        empty.add_new(0x00283006, "US", None)
+        ds.ModalityLUTSequence = Sequence([empty])
+        ds.VOILUTSequence = Sequence([Dataset(empty)])
+        for kw in ("RescaleSlope", "RescaleIntercept", "WindowCenter", "WindowWidth"):
+            if kw in ds:
+                ds[kw].value = None
+        src = tmp_path / "emptyluts.dcm"
+        ds.save_as(src, enforce_file_format=True)
+        entry = next(export_api.export([src], tmp_path / "out", sidecar=True))
+        assert entry["status"] == "ok", entry.get("error")
+        png = Path(entry["outputs"][0])
+        side = json.loads(png.with_suffix(".json").read_text())
+        assert side["voi_source"] == "min-max" and side["modality_lut"] == "none"
+        assert len(side["ignored"]) == 2
+        stored = ds.pixel_array.astype(np.float64)
+        expected = np.clip(np.floor((stored - stored.min()) / (stored.max() - stored.min()) * 255 + 1e-6), 0, 255)
+        assert np.abs(read_png(png).astype(int) - expected.astype(int)).max() <= 1
+
+
 class TestDecoders:
     def test_jpeg_12bit_falls_back_to_gdcm_and_sidecar_names_it(self, tmp_path, capsys):
         src = CORPUS / "cr_fuji_jply.dcm"

@@ -221,3 +221,43 @@ def test_an_empty_anatomic_region_with_a_body_part_is_made_consistent(tmp_path):
     assert not out.get("AnatomicRegionSequence")
     assert any("Body Part Examined removed" in n for n in notes)
     assert_dciodvfy_clean(_save(out, tmp_path))
+
+
+# --- second corpus classes (vendor MR headers) ---------------------------------
+
+MR = ROOT / "templates" / "mr.dcm"
+
+
+def test_a_type3_attribute_breaking_its_multiplicity_is_removed(tmp_path):
+    ds = _tpl(MR)
+    ds.SpatialResolution = [0.5, 0.5]  # PS3.6: VM 1 (a vendor writes two)
+    ds.AcquisitionMatrix = list(range(13))  # PS3.6: VM 4
+    out, notes = _convert(ds)
+    assert "SpatialResolution" not in out and "AcquisitionMatrix" not in out
+    assert any("SpatialResolution removed" in n and "PS3.5 6.4" in n for n in notes)
+    assert_dciodvfy_clean(_save(out, tmp_path))
+
+
+def test_a_valid_multiplicity_is_kept():
+    ds = _tpl(MR)
+    ds.AcquisitionMatrix = [0, 64, 64, 0]
+    out, notes = _convert(ds)
+    assert not any("AcquisitionMatrix removed" in n for n in notes)
+
+
+@pytest.mark.parametrize("options,kept", [("", False), (["PFP", "CG"], True)])
+def test_trigger_time_only_for_a_gated_mr(tmp_path, options, kept):
+    ds = _tpl(MR)
+    ds.TriggerTime = 125
+    ds.ScanOptions = options
+    out, notes = _convert(ds)
+    assert ("TriggerTime" in out) is kept
+    assert any("TriggerTime removed" in n for n in notes) is not kept
+
+
+def test_mr_image_type_gets_its_required_third_value(tmp_path):
+    ds = _tpl(MR)
+    ds.ImageType = ["ORIGINAL", "PRIMARY"]
+    out, _notes = _convert(ds)
+    assert list(out.ImageType) == ["DERIVED", "SECONDARY", "OTHER"]  # PS3.3 C.8.3.1.1.1
+    assert_dciodvfy_clean(_save(out, tmp_path))

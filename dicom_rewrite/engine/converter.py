@@ -22,7 +22,7 @@ import numpy as np
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.tag import BaseTag
-from pydicom.uid import UID, CTImageStorage, ExplicitVRLittleEndian
+from pydicom.uid import UID, CTImageStorage, ExplicitVRLittleEndian, MRImageStorage
 
 from dicom_rewrite import __version__
 from dicom_rewrite.core import clock, iod
@@ -435,6 +435,8 @@ class Converter:
         image_type = ["DERIVED", "SECONDARY", *old_type[2:]]
         if plan.sop_class == CTImageStorage and len(image_type) < 3:
             image_type.append("AXIAL")  # PS3.3 C.8.2.1.1.1: Value 3 AXIAL or LOCALIZER
+        elif plan.sop_class == MRImageStorage and len(image_type) < 3:
+            image_type.append("OTHER")  # PS3.3 C.8.3.1.1.1: Value 3 required; OTHER a defined term
         ds.ImageType = image_type
         if plan.sop_class == iod.SECONDARY_CAPTURE:
             ds.ConversionType = "WSD"

@@ -11,6 +11,7 @@ import re
 from collections.abc import Callable
 
 from pydicom.charset import python_encoding
+from pydicom.datadict import dictionary_VM
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 
@@ -181,6 +182,62 @@ def _repair_code_item(item: Dataset) -> bool:
     return has_value and scheme and bool(item.get("CodeMeaning"))
 
 
+def drop_bad_multiplicity(ds: Dataset) -> list[str]:
+    """PS3.5 6.4: an attribute has the Value Multiplicity of its data
+    dictionary entry (PS3.6). A top-level attribute that breaks it and is
+    neither Type 1 nor Type 2 in the IOD (vendors write a 2-valued Spatial
+    Resolution, a 13-valued Acquisition Matrix) is removed."""
+    notes = []
+    required = _required_keywords(ds)
+    for elem in list(ds):
+        if elem.tag.is_private or elem.VR == "SQ" or elem.value in (None, "", b""):
+            continue
+        if elem.keyword in required or elem.VR in ("OB", "OW", "OF", "OD", "OL", "OV", "UN", "UT", "LT", "ST"):
+            continue
+        try:
+            vm = dictionary_VM(elem.tag)
+        except KeyError:
+            continue
+        if not _fits_vm(elem.VM, vm):
+            del ds[elem.tag]
+            notes.append(f"{elem.keyword} removed: {elem.VM} values where PS3.6 allows {vm} (PS3.5 6.4)")
+    return notes
+
+
+def _required_keywords(ds: Dataset) -> frozenset[str]:
+    sop = str(ds.get("SOPClassUID", ""))
+    return frozenset(kw for module, _u in iod.iod_modules(sop) for kw, typ in iod.module_top_level(module)
+                     if typ[:1] in ("1", "2"))
+
+
+def _fits_vm(count: int, vm: str) -> bool:
+    """Whether ``count`` values fit a PS3.6 VM: ``1``, ``2``, ``1-3``, ``1-n``, ``2-2n``."""
+    low, _, high = vm.partition("-")
+    if not low.isdigit():
+        return True  # not a form we know: leave it
+    if not high:
+        return count == int(low)
+    if high.endswith("n"):
+        step = int(high[:-1] or 1)
+        return count >= int(low) and count % step == 0
+    return int(low) <= count <= int(high) if high.isdigit() else True
+
+
+def drop_ungated_trigger_time(ds: Dataset) -> list[str]:
+    """PS3.3 C.8.3.1 MR Image Module: Trigger Time (0018,1060) is Type 2C,
+    present only for an ECG- or pulse-gated acquisition (Scan Options CG or
+    PPG); some vendors write it for every slice of an ungated series."""
+    if "TriggerTime" not in ds or str(ds.get("SOPClassUID", "")) != "1.2.840.10008.5.1.4.1.1.4":
+        return []
+    options = ds.get("ScanOptions") or []
+    options = {str(v).strip() for v in (options if isinstance(options, MultiValue) else [options])}
+    if options & {"CG", "PPG"}:
+        return []
+    del ds.TriggerTime
+    return ["TriggerTime removed: the acquisition was not gated (Scan Options has no CG or PPG; "
+            "PS3.3 C.8.3.1, Type 2C)"]
+
+
 def complete_specimen(ds: Dataset) -> list[str]:
     """PS3.3 C.7.6.22 Specimen Module (and its Specimen Description items): a
     kept module keeps its required attributes. The identity strip removes
@@ -231,4 +288,6 @@ _REPAIRS: tuple[Repair, ...] = (
     repair_code_items,
     complete_specimen,
     consistent_anatomy,
+    drop_bad_multiplicity,
+    drop_ungated_trigger_time,
 )

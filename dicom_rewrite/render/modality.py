@@ -54,11 +54,40 @@ def modality_values(ds: Dataset, arr: np.ndarray) -> np.ndarray:
     unsigned pixels and a negative first mapped value).
     """
     seq = ds.get("ModalityLUTSequence")
-    if seq:
+    if seq and usable_lut(seq[0]):
         return _apply_lut_item(seq[0], arr, ds, "Modality LUT Sequence")
-    if "RescaleSlope" in ds and "RescaleIntercept" in ds:
+    if has_rescale(ds):
+        if seq:  # an unusable LUT item: pydicom would try it before the rescale
+            ds = _without_lut(ds)
         return np.asarray(apply_modality_lut(arr, ds), dtype=np.float64)
     return np.asarray(arr, dtype=np.float64)
+
+
+def has_rescale(ds: Dataset) -> bool:
+    """Rescale Slope and Intercept both present with a value (an empty one,
+    as some writers leave them, means no rescale: PS3.3 C.11.1)."""
+    return all(ds.get(kw) not in (None, "") for kw in ("RescaleSlope", "RescaleIntercept"))
+
+
+def _without_lut(ds: Dataset) -> Dataset:
+    view = Dataset()
+    view.update(ds)
+    del view.ModalityLUTSequence
+    return view
+
+
+def usable_lut(item: Dataset) -> bool:
+    """Whether a LUT item has a three-valued LUT Descriptor and LUT Data.
+
+    A Modality LUT item without them cannot be applied (PS3.3 C.11.1: both
+    Type 1); like dcmtk ("incomplete or missing 'LookupTableDescriptor' ...
+    ignoring LUT"), the pipeline then goes on with the rescale or identity.
+    """
+    try:
+        values = list(item.LUTDescriptor)
+    except (AttributeError, TypeError):
+        return False
+    return len(values) == 3 and bool(item.get("LUTData"))
 
 
 def lut_descriptor(item: Dataset, what: str) -> tuple[int, int, int]:

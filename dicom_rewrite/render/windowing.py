@@ -34,9 +34,11 @@ from dicom_rewrite.render.modality import (
     _apply_lut_item,
     _as_list,
     frame_view,
+    has_rescale,
     lut_data,
     lut_descriptor,
     modality_values,
+    usable_lut,
 )
 from dicom_rewrite.render.overlays import burn_overlays
 
@@ -90,9 +92,12 @@ class RenderInfo:
     presentation_lut_shape: str | None = None
     color: str | None = None
     overlays: tuple[str, ...] = field(default_factory=tuple)
+    #: attributes of the file the rendering could not use and skipped
+    ignored: tuple[str, ...] = field(default_factory=tuple)
 
     def as_dict(self) -> dict[str, Any]:
-        return {name: _jsonable(getattr(self, name)) for name in self.__slots__}
+        return {name: _jsonable(getattr(self, name)) for name in self.__slots__
+                if name != "ignored" or self.ignored}
 
 
 def _jsonable(value: Any) -> Any:
@@ -331,12 +336,20 @@ def _checked_voi(voi: str | None, voi_function: str | None) -> str | None:
 
 def _modality_info(ds: Dataset, info: dict[str, Any]) -> None:
     """Record the Modality LUT (PS3.4 N.2.1.1 step 1) in ``info``."""
-    if ds.get("ModalityLUTSequence"):
+    seq = ds.get("ModalityLUTSequence")
+    if seq and usable_lut(seq[0]):
         info["modality_lut"] = "Modality LUT Sequence"
-    elif "RescaleSlope" in ds and "RescaleIntercept" in ds:
+        return
+    if seq:
+        _ignore(info, "(0028,3000) Modality LUT Sequence has no usable LUT Descriptor or LUT Data")
+    if has_rescale(ds):
         info["modality_lut"] = "rescale"
         info["rescale_slope"] = float(ds.RescaleSlope)
         info["rescale_intercept"] = float(ds.RescaleIntercept)
+
+
+def _ignore(info: dict[str, Any], what: str) -> None:
+    info["ignored"] = (*info.get("ignored", ()), what)
 
 
 def _inverts(ds: Dataset, pi: str, apply_presentation: bool, info: dict[str, Any]) -> bool:
@@ -470,7 +483,9 @@ def _file_voi(ds: Dataset, values: np.ndarray, info: dict[str, Any], function: s
         if math.isfinite(center) and _valid_width(width, function):
             return _use_window(values, center, width, function, f"file window {i + 1}", info)
     seq = ds.get("VOILUTSequence")
-    if seq:
+    if seq and not usable_lut(seq[0]):  # ignored, as dcmtk ignores it (PS3.3 C.11.2: Type 1 in an item)
+        _ignore(info, "(0028,3010) VOI LUT Sequence has no usable LUT Descriptor or LUT Data")
+    elif seq:
         item = seq[0]
         _entries, _first, bits = lut_descriptor(item, "VOI LUT Sequence")
         # PS3.3 C.11.2.1.1: the VOI LUT input is the Modality LUT output
