@@ -19,10 +19,12 @@ from pydicom.dataset import Dataset
 
 from dicom_rewrite.batch import FolderSink, ReportEntry, Sink, Source, run_batch, walk
 from dicom_rewrite.core.diff import DiffRow, diff
+from dicom_rewrite.encode.syntax import Options
 from dicom_rewrite.encode.writer import DatasetWriter
 from dicom_rewrite.engine.converter import Converter, Output, Rendered
 from dicom_rewrite.engine.template import Template, as_profile, as_template
 from dicom_rewrite.errors import InputError, UsageError, one_line
+from dicom_rewrite.io import jpeg
 from dicom_rewrite.io.files import sanitise_component
 from dicom_rewrite.io.images import Raster, from_array, is_image_file, iter_pages, read_image
 from dicom_rewrite.profile import Profile
@@ -31,12 +33,12 @@ TemplateLike = str | Path | Dataset | Template
 ProfileLike = str | Path | Profile | None
 
 
-def _rasters(image: str | Path | np.ndarray | Raster) -> list[Raster]:
+def _rasters(image: str | Path | np.ndarray | Raster, keep_jpeg: jpeg.Keep | None) -> list[Raster]:
     if isinstance(image, Raster):
         return [image]
     if isinstance(image, np.ndarray):
         return [from_array(image)]
-    return read_image(image)
+    return read_image(image, keep_jpeg=keep_jpeg)
 
 
 def convert_image(
@@ -46,13 +48,16 @@ def convert_image(
     *,
     page: int = 0,
     transfer_syntax: str | None = None,
+    encoding: Options | None = None,
+    passthrough_only: bool = False,
 ) -> Dataset:
     """Convert one image (file, array or raster) into a dataset in the
     template's dialect. Multi-page files: ``page`` selects the page."""
-    rasters = _rasters(image)
+    conv = Converter(as_template(template), as_profile(profile), transfer_syntax=transfer_syntax,
+                     encoding=encoding, passthrough_only=passthrough_only)
+    rasters = _rasters(image, conv.keep_jpeg)
     if not 0 <= page < len(rasters):
         raise UsageError(f"{image}: page {page} does not exist ({len(rasters)} page(s))")
-    conv = Converter(as_template(template), as_profile(profile), transfer_syntax=transfer_syntax)
     stem = Path(str(image)).stem if not isinstance(image, (np.ndarray, Raster)) else "image"
     return conv.convert(rasters[page], index=1, stem=stem, name=stem).dataset
 
@@ -95,9 +100,11 @@ class _Pages:
     """Reads each source's pages and names their outputs; ``index`` runs
     1, 2, ... over the whole batch (``{index}`` in profiles)."""
 
-    def __init__(self, keep_tree: bool, keep_color: bool = False) -> None:
+    def __init__(self, keep_tree: bool, keep_color: bool = False,
+                 keep_jpeg: jpeg.Keep | None = None) -> None:
         self.keep_tree = keep_tree
         self.keep_color = keep_color
+        self.keep_jpeg = keep_jpeg
         self.index = 0
 
     def make(self, source: Source, make: Callable[[Raster, int, Path], _T]) -> Iterator[tuple[_T, str]]:
@@ -107,7 +114,7 @@ class _Pages:
             raise InputError(f"{path}: no such file")
         folder = source.folder if self.keep_tree else PurePath(".")
         prefix = "".join(f"{sanitise_component(part, '_')}/" for part in folder.parts)
-        for raster in iter_pages(path, keep_color=self.keep_color):
+        for raster in iter_pages(path, keep_color=self.keep_color, keep_jpeg=self.keep_jpeg):
             self.index += 1
             stem = path.stem if raster.pages == 1 else f"{path.stem}_p{raster.page + 1:04d}"
             yield make(raster, self.index, path), f"{prefix}{sanitise_component(stem, 'image')}.dcm"
@@ -120,13 +127,15 @@ def convert_batch(
     *,
     transfer_syntax: str | None = None,
     started: datetime | None = None,
+    encoding: Options | None = None,
+    passthrough_only: bool = False,
 ) -> Iterator[ConversionResult]:
     """Convert many images with one template (parsed once); yield one result
     per input. A bad input yields a result with ``error`` set; the batch goes
     on. Template and profile errors raise before anything is yielded."""
-    conv = Converter(as_template(template), as_profile(profile),
-                     transfer_syntax=transfer_syntax, started=started)
-    pages = _Pages(keep_tree=False)
+    conv = Converter(as_template(template), as_profile(profile), transfer_syntax=transfer_syntax,
+                     started=started, encoding=encoding, passthrough_only=passthrough_only)
+    pages = _Pages(keep_tree=False, keep_jpeg=conv.keep_jpeg)
     made: dict[str, ConversionResult] = {}
 
     def make(source: Source) -> ReportEntry:
@@ -152,6 +161,8 @@ def convert_files(
     durable: bool = True,
     send_to: Sequence[Sink] = (),
     keep_color: bool = False,
+    encoding: Options | None = None,
+    passthrough_only: bool = False,
 ) -> Iterator[dict[str, Any]]:
     """Convert and write: yields one report entry per input.
 
@@ -171,7 +182,11 @@ def convert_files(
     None (nothing kept locally). Each entry's ``destinations`` lists where
     every output went, with the PACS's status. ``keep_color``: a colour
     image whose channels are equal everywhere stays RGB (default: it is
-    stored as MONOCHROME2, values unchanged, so it stays in the template's class)."""
+    stored as MONOCHROME2, values unchanged, so it stays in the template's class).
+    ``encoding``: quality / NEAR / ratio of a lossy ``transfer_syntax``;
+    with ``jpeg-baseline``/``jpeg-extended`` a JPEG input DICOM can hold is
+    stored as its own bitstream, others are encoded (``passthrough_only``:
+    refused instead)."""
     sinks: list[Sink] = list(send_to)
     folder = FolderSink(out_dir, overwrite=overwrite, durable=durable) if out_dir is not None else None
     if folder is not None:
@@ -179,9 +194,9 @@ def convert_files(
     if not sinks:
         raise UsageError("convert: no destination (give an output folder, or a PACS to send to)")
     writer = DatasetWriter()
-    conv = Converter(as_template(template), as_profile(profile),
-                     transfer_syntax=transfer_syntax, started=started)
-    pages = _Pages(keep_tree, keep_color)
+    conv = Converter(as_template(template), as_profile(profile), transfer_syntax=transfer_syntax,
+                     started=started, encoding=encoding, passthrough_only=passthrough_only)
+    pages = _Pages(keep_tree, keep_color, conv.keep_jpeg)
 
     def make(source: Source) -> ReportEntry:
         entry = ReportEntry(str(source.path))
@@ -263,11 +278,14 @@ def dry_run(
     profile: ProfileLike = None,
     *,
     transfer_syntax: str | None = None,
+    encoding: Options | None = None,
+    passthrough_only: bool = False,
 ) -> tuple[str, list[DiffRow]]:
     """Convert the first input in memory and return ``(input, diff rows)``
     between the template and the output; nothing is written."""
     tpl = as_template(template)
-    for result in convert_batch(inputs, tpl, profile, transfer_syntax=transfer_syntax):
+    for result in convert_batch(inputs, tpl, profile, transfer_syntax=transfer_syntax,
+                                encoding=encoding, passthrough_only=passthrough_only):
         if result.error:
             raise InputError(result.error)
         out = result.outputs[0]

@@ -14,7 +14,7 @@ from dicom_rewrite.cli.common import (
     send_sinks,
     summarise,
 )
-from dicom_rewrite.encode.syntax import TRANSFER_SYNTAXES
+from dicom_rewrite.encode.syntax import TRANSFER_SYNTAXES, Options
 from dicom_rewrite.errors import UsageError
 
 
@@ -28,6 +28,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="write nothing; print the tag differences for the first input")
     p.add_argument("--transfer-syntax", choices=sorted(TRANSFER_SYNTAXES),
                    help="output transfer syntax (default explicit-vr-little-endian, or the profile's)")
+    p.add_argument("--quality", type=int, default=90, metavar="Q",
+                   help="jpeg-baseline/jpeg-extended encoding quality 1..95 (default 90); "
+                        "JPEG inputs are stored as they are, not re-encoded")
+    p.add_argument("--near", type=int, default=2, metavar="N",
+                   help="jpeg-ls-near-lossless: largest error per sample (default 2)")
+    p.add_argument("--ratio", type=float, default=10.0, metavar="R",
+                   help="jpeg2000 (lossy): target compression ratio (default 10)")
+    p.add_argument("--passthrough-only", action="store_true",
+                   help="with jpeg-baseline/jpeg-extended: refuse inputs that would need "
+                        "(re-)encoding (progressive, CMYK, EXIF-rotated JPEG, non-JPEG)")
     p.add_argument("--keep-tree", action="store_true",
                    help="images found in a folder go to the same sub-folder of --out")
     p.add_argument("--overwrite", action="store_true",
@@ -41,7 +51,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.dry_run:
         name, rows = api.dry_run(args.inputs, args.template, args.profile,
-                                 transfer_syntax=args.transfer_syntax)
+                                 transfer_syntax=args.transfer_syntax, encoding=_encoding(args),
+                                 passthrough_only=args.passthrough_only)
         print(f"# {name} vs template {args.template}: {len(rows)} attribute(s) differ")
         for row in rows:
             print(row.format())
@@ -55,6 +66,11 @@ def run(args: argparse.Namespace) -> int:
     results = api.convert_files(args.inputs, args.template, args.out, args.profile,
                                 transfer_syntax=args.transfer_syntax, overwrite=args.overwrite,
                                 keep_tree=args.keep_tree, durable=args.durable, send_to=send_sinks(args),
-                                keep_color=args.keep_color)
+                                keep_color=args.keep_color, encoding=_encoding(args),
+                                passthrough_only=args.passthrough_only)
     entries = collect(results, args.report, total=len(files), desc="convert")
     return summarise(entries)
+
+
+def _encoding(args: argparse.Namespace) -> Options:
+    return Options(quality=args.quality, near=args.near, ratio=args.ratio).check()

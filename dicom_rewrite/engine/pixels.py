@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
+from pydicom.encaps import encapsulate
 from pydicom.uid import UID, ExplicitVRLittleEndian
 
 from dicom_rewrite.core import iod
@@ -49,18 +50,21 @@ def plan_pixels(template_class: str, raster: Raster, mode: str = "auto") -> Pixe
     tclass = UID(str(template_class))
     kind = f"{raster.samples}-sample {raster.bits}-bit{' signed' if raster.signed else ''}"
     target = tclass if mode != "secondary-capture" else iod.SECONDARY_CAPTURE
-    ok, bits = iod.fits(target, samples=raster.samples, bits=raster.bits, signed=raster.signed)
+    ok, bits = _fits(target, raster)
     reason = "the profile asks for pixel.sop_class: secondary-capture" if target != tclass else ""
     if not ok:
         name = tclass.name if tclass.is_valid else str(tclass)
+        what = f"{kind} {raster.photometric} pixels"
+        if raster.encoded is not None:
+            what = f"a JPEG bitstream kept as is ({what})"
         if mode == "keep":
             raise PixelDataError(
-                f"{raster.source}: {kind} pixels do not fit the template's SOP class "
+                f"{raster.source}: {what} do not fit the template's SOP class "
                 f"{name} and the profile says pixel.sop_class: keep"
             )
-        reason = f"{kind} {raster.photometric} pixels do not fit {name}"
+        reason = f"{what} do not fit {name}"
         target = iod.SECONDARY_CAPTURE
-        ok, bits = iod.fits(target, samples=raster.samples, bits=raster.bits, signed=raster.signed)
+        ok, bits = _fits(target, raster)
         if not ok:  # pragma: no cover - SC accepts every raster we produce
             raise PixelDataError(f"{raster.source}: {kind} pixels cannot be stored")
     rules = iod.rules_for(target)
@@ -71,6 +75,13 @@ def plan_pixels(template_class: str, raster: Raster, mode: str = "auto") -> Pixe
         UID(str(target)), tclass if target != tclass else None, raster.photometric, bits,
         bits_stored, rules, reason,
     )
+
+
+def _fits(sop_class: UID, raster: Raster) -> tuple[bool, int]:
+    """:func:`iod.fits`; a JPEG bitstream kept as is fits only without
+    widening (PS3.5 8.2.1: Bits Allocated 8 for an 8-bit stream, 16 for 12)."""
+    ok, bits = iod.fits(sop_class, samples=raster.samples, bits=raster.bits, signed=raster.signed)
+    return ok and (raster.encoded is None or bits == raster.bits), bits
 
 
 def stored_array(raster: Raster, plan: PixelPlan) -> np.ndarray:
@@ -103,7 +114,11 @@ def apply_pixel_module(ds: Dataset, raster: Raster, plan: PixelPlan) -> None:
     arr = stored_array(raster, plan)
     ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
     ds.SOPClassUID = plan.sop_class
-    ds.set_pixel_data(arr, plan.photometric, plan.bits_stored, generate_instance_uid=False)
+    # a JPEG bitstream's colour space (YBR_FULL_422 ...) describes the stream,
+    # not the decoded array pydicom validates (PS3.5 8.2.1)
+    native = plan.photometric if raster.encoded is None or raster.samples == 1 else "RGB"
+    ds.set_pixel_data(arr, native, plan.bits_stored, generate_instance_uid=False)
+    ds.PhotometricInterpretation = plan.photometric
     if raster.samples != 1:
         return
     rules = plan.rules
@@ -167,8 +182,12 @@ def set_pixel_values(ds: Dataset, raster: Raster, plan: PixelPlan) -> None:
     arr, vr = pixel_payload(raster, plan)
     if (int(ds.Rows), int(ds.Columns)) != arr.shape[:2]:
         raise PixelDataError(f"{raster.source}: shape {arr.shape} does not match the pixel module")
-    data = arr.tobytes()
-    # PS3.5 8.1.1: Pixel Data has even length
-    ds.add(DataElement(_PIXEL_DATA, vr, data if len(data) % 2 == 0 else data + b"\x00"))
+    if raster.encoded is not None:
+        # PS3.5 A.4: encapsulated, one fragment holding the JPEG stream as is
+        ds.add(DataElement(_PIXEL_DATA, "OB", encapsulate([raster.encoded])))
+    else:
+        data = arr.tobytes()
+        # PS3.5 8.1.1: Pixel Data has even length
+        ds.add(DataElement(_PIXEL_DATA, vr, data if len(data) % 2 == 0 else data + b"\x00"))
     for tag, vr, text in window_values(arr, raster, plan):
         ds.add(DataElement(tag, vr, text))

@@ -14,12 +14,17 @@ Decisions (documented in README.md):
   composited over black and the report says so.
 * CMYK JPEG is converted to RGB by Pillow's colour conversion.
 * JPEG EXIF orientation is applied so the image is upright.
+* With ``keep_jpeg`` (a JPEG transfer syntax), a baseline (or extended) JPEG
+  is kept as its own bitstream (:mod:`dicom_rewrite.io.jpeg`) when no
+  rotation is needed; otherwise it is decoded (and re-encoded later), and
+  the raster's notes say why.
 * Multi-page TIFF and animated GIF give one raster per page.
 * 16-bit colour PNG is refused (Pillow would silently drop to 8 bits).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -30,6 +35,7 @@ import numpy as np
 from PIL import Image, ImageOps, ImageSequence, UnidentifiedImageError
 
 from dicom_rewrite.errors import InputError, PixelDataError
+from dicom_rewrite.io import jpeg
 
 #: File suffixes accepted when a folder is searched for images.
 IMAGE_SUFFIXES = frozenset(
@@ -66,6 +72,9 @@ class Raster:
     #: (slope, intercept) of the Modality LUT the stored values need, when
     #: the source says so (a png16 export); None: identity
     rescale: tuple[float, float] | None = None
+    #: the JPEG stream stored as is (``--transfer-syntax jpeg-baseline``):
+    #: ``array`` is its decode and ``photometric`` the stream's colour space
+    encoded: bytes | None = None
 
     @property
     def samples(self) -> int:
@@ -248,16 +257,21 @@ def _gray_in_colour(a: np.ndarray) -> bool:
     return bool(np.array_equal(a[..., 0], a[..., 1]) and np.array_equal(a[..., 0], a[..., 2]))
 
 
-def read_image(path: str | Path, *, keep_color: bool = False) -> list[Raster]:
+def read_image(path: str | Path, *, keep_color: bool = False,
+               keep_jpeg: jpeg.Keep | None = None) -> list[Raster]:
     """Read every page of an image file; raise :class:`InputError` on failure."""
-    return list(iter_pages(path, keep_color=keep_color))
+    return list(iter_pages(path, keep_color=keep_color, keep_jpeg=keep_jpeg))
 
 
-def iter_pages(path: str | Path, *, keep_color: bool = False) -> Iterator[Raster]:
+def iter_pages(path: str | Path, *, keep_color: bool = False,
+               keep_jpeg: jpeg.Keep | None = None) -> Iterator[Raster]:
     """The pages of an image file, decoded one at a time (a 1,000-frame GIF
     never holds more than one frame in memory); raise :class:`InputError` on
     failure, possibly after some pages. A colour image whose channels are
-    equal everywhere is gray (MONOCHROME2, same values) unless ``keep_color``."""
+    equal everywhere is gray (MONOCHROME2, same values) unless ``keep_color``.
+    ``keep_jpeg`` (the output is JPEG): a JPEG that DICOM can hold is kept
+    as its bitstream (:attr:`Raster.encoded`); one that cannot is decoded,
+    and its notes say it will be re-encoded (refused with ``keep_jpeg.only``)."""
     p = Path(path)
     source = str(p)
     try:
@@ -274,18 +288,67 @@ def iter_pages(path: str | Path, *, keep_color: bool = False) -> Iterator[Raster
                 fmt = img.format or ""
                 lossy = _LOSSY_METHOD.get(fmt)
                 pages = getattr(img, "n_frames", 1)
+                why = ""
+                if keep_jpeg is not None:
+                    kept, why = _kept_jpeg(img, f, source, keep_jpeg)
+                    if kept is not None:
+                        yield kept
+                        return
                 for i, frame in enumerate(_pages(img)):
                     ratio = None
                     if lossy:
                         raw = frame.width * frame.height * len(frame.getbands())
                         ratio = round(raw / max(p.stat().st_size, 1), 2)
-                    yield _frame_to_raster(frame, source, i, pages, lossy, ratio, keep_color)
+                    raster = _frame_to_raster(frame, source, i, pages, lossy, ratio, keep_color)
+                    yield dataclasses.replace(raster, notes=(*raster.notes, why)) if why else raster
     except (UnidentifiedImageError, Image.DecompressionBombWarning, Image.DecompressionBombError) as exc:
         raise InputError(f"{source}: not a readable image ({type(exc).__name__}: {exc})") from None
     except (OSError, SyntaxError, ValueError) as exc:
         if isinstance(exc, InputError):
             raise
         raise InputError(f"{source}: cannot decode image ({exc})") from None
+
+
+def _kept_jpeg(img: Image.Image, f: BinaryIO, source: str,
+               keep: jpeg.Keep) -> tuple[Raster | None, str]:
+    """The raster of a JPEG stored as its own bitstream, or ``(None, the
+    note that says why it is re-encoded)``; InputError with ``keep.only``."""
+    data = b""
+    if img.format == "JPEG":
+        f.seek(0)
+        data = f.read()
+    info, why = _storable(img, data, keep)
+    if info is not None:
+        stream = jpeg.for_dicom(data)
+        img.load()
+        a = np.ascontiguousarray(np.asarray(img))
+        notes = ("JPEG bitstream stored as is (APPn but JFIF/Adobe, and comments, removed)",)
+        return Raster(a, why, info.precision, source, 0, 1, "ISO_10918_1",
+                      round(a.nbytes / len(stream), 2), notes, encoded=stream), ""
+    if keep.only:
+        raise InputError(f"{source}: {why}, and --passthrough-only forbids re-encoding it")
+    return None, f"{why}: decoded and re-encoded (transcoded) to the output syntax"
+
+
+def _storable(img: Image.Image, data: bytes, keep: jpeg.Keep) -> tuple[jpeg.JpegInfo | None, str]:
+    """``(stream info, its Photometric Interpretation)`` when this image can
+    be stored as its own JPEG bitstream, else ``(None, why not)``."""
+    if img.format != "JPEG":
+        return None, f"{img.format or 'this'} image is not a JPEG stream"
+    try:
+        info = jpeg.parse(data)
+    except ValueError as exc:
+        return None, f"JPEG headers unreadable ({exc})"
+    why = info.not_storable(keep.extended)
+    if why is None and img.mode not in ("L", "RGB"):
+        why = f"JPEG in Pillow mode {img.mode} has no DICOM Photometric Interpretation"
+    orientation = img.getexif().get(0x0112, 1)
+    if why is None and orientation not in (0, 1):
+        # the stream is stored as is, so the image must already be upright
+        why = f"EXIF orientation {orientation} needs a rotation"
+    if why is not None or info.photometric is None:
+        return None, why or "no photometric"
+    return info, info.photometric
 
 
 def _pages(img: Image.Image) -> Iterator[Image.Image]:
