@@ -19,7 +19,8 @@ _PUBLIC = {
     **dict.fromkeys(("ConversionResult", "convert_batch", "convert_files", "convert_image", "dry_run",
                      "expand_inputs"), "dicom_rewrite.convert"),
     **dict.fromkeys(("annotate_dataset", "annotate_files", "annotate_with_gsps"), "dicom_rewrite.annotate"),
-    **dict.fromkeys(("iter_series", "prepare_series", "write_derived_series", "write_series"),
+    **dict.fromkeys(("iter_series", "prepare_series", "write_derived_series", "write_segmentation",
+                     "write_series"),
                     "dicom_rewrite.series"),
     "export": "dicom_rewrite.export",
     **dict.fromkeys(("as_profile", "as_template"), "dicom_rewrite.engine.template"),
@@ -39,7 +40,13 @@ if TYPE_CHECKING:
     )
     from dicom_rewrite.engine.template import as_profile, as_template
     from dicom_rewrite.export import export
-    from dicom_rewrite.series import iter_series, prepare_series, write_series
+    from dicom_rewrite.series import (
+        iter_series,
+        prepare_series,
+        write_derived_series,
+        write_segmentation,
+        write_series,
+    )
 
 
 __getattr__, __dir__ = lazy_names(__name__, _PUBLIC, globals())
@@ -73,5 +80,7 @@ __all__ = [
     "export",
     "iter_series",
     "prepare_series",
+    "write_derived_series",
+    "write_segmentation",
     "write_series",
 ]

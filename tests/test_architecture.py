@@ -84,7 +84,8 @@ def test_pillow_stays_in_images_and_drawing():
 
 
 def test_highdicom_stays_in_the_derived_objects():
-    allowed = {"dicom_rewrite.annotate.gsps", "dicom_rewrite.annotate.sr", "dicom_rewrite.core.iod"}
+    allowed = {"dicom_rewrite.annotate.gsps", "dicom_rewrite.annotate.sr", "dicom_rewrite.series.seg",
+               "dicom_rewrite.core.iod"}
     assert _owners("highdicom") <= allowed
 
 

@@ -12,7 +12,7 @@ import nibabel as nib
 import numpy as np
 import pydicom
 import pytest
-from pydicom.pixels import apply_modality_lut
+from pydicom.pixels import apply_modality_lut, apply_voi_lut
 
 from dicom_rewrite import series as S
 from dicom_rewrite.cli import main
@@ -270,12 +270,15 @@ class TestDataTypes:
         # one window covering the data range, the same on every slice
         centers = {str(d.WindowCenter) for d in _read_all(out)}
         assert len(centers) == 1
-        c, w = float(ds.WindowCenter), float(ds.WindowWidth)
-        assert c - w / 2 <= float(vol.min()) + 1e-9 and float(vol.max()) - 1e-9 <= c + w / 2
-        if hi - lo < 1:
-            assert ds.VOILUTFunction == "LINEAR_EXACT"  # LINEAR needs width >= 1
-        else:
-            assert "VOILUTFunction" not in ds
+        # LINEAR (which dcmtk 3.6.7 knows, unlike LINEAR_EXACT) shows exactly the data
+        # range (PS3.3 C.11.2.1.2.1), also for ranges narrower than 1
+        assert "VOILUTFunction" not in ds and float(ds.WindowWidth) >= 1
+        v0, v1 = float(vol.min()), float(vol.max())
+        low, bottom, high, top, mid = apply_voi_lut(
+            np.array([v0, v0 - data_range, v1, v1 + data_range, (v0 + v1) / 2]), ds)
+        tol = 1e-3 * abs(top - bottom)
+        assert top > bottom and abs(low - bottom) <= tol and abs(high - top) <= tol
+        assert abs(mid - (bottom + top) / 2) <= tol  # linear in between, not a threshold
 
     def test_zero_stays_exact(self, tmp_path):
         vol = np.random.default_rng(3).random(SHAPE).astype(np.float32)

@@ -222,3 +222,26 @@ def test_compressed_series_reads_back(sitk, tmp_path, ts):
     assert np.array_equal(sitk.GetArrayFromImage(img), vol)
     assert img.GetSpacing() == pytest.approx((1, 1, 2))
     _assert_all_clean(out)
+
+
+def test_float_windows_are_linear_and_dcmtk_367_uses_them(tmp_path):
+    """dcmtk 3.6.7 does not know LINEAR_EXACT (it drops the window); our
+    windows are LINEAR, exact per PS3.3 C.11.2.1.2.1, for any data range."""
+    import subprocess
+
+    from PIL import Image
+
+    from tests.interop import require_tool
+
+    exe = require_tool("dcmj2pnm")
+    ramp = np.linspace(0, 1, 32 * 40, dtype=np.float32).reshape(32, 40)
+    for name, scale in (("synthetic", 1000.0), ("probability", 0.3)):
+        write_series(np.stack([ramp * scale] * 2), CT, tmp_path / name, durable=False)
+        first = sorted((tmp_path / name).glob("*.dcm"))[0]
+        proc = subprocess.run([exe, "+Wi", "1", "+on", str(first), str(tmp_path / f"{name}.png")],
+                              capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 0 and "VOILUTFunction" not in proc.stderr, proc.stderr
+        assert "cannot select VOI window" not in proc.stderr, proc.stderr
+        img = np.asarray(Image.open(tmp_path / f"{name}.png"))
+        if name == "synthetic":  # the full gray ramp
+            assert img.min() == 0 and img.max() == 255 and len(np.unique(img)) > 200

@@ -222,11 +222,11 @@ def test_nan_volume_is_an_input_error(sources, tmp_path):
         write_derived_series(np.full(SHAPE, np.nan, np.float32), src, tmp_path)
 
 
-def _doc_blocks(kind: str) -> list[str]:
+def _doc_blocks(kind: str, heading: str = "### Axis conventions") -> list[str]:
     import re
 
     text = (REPO / "docs" / "series.md").read_text(encoding="utf-8")
-    section = text.split("### Axis conventions", 1)[1].split("\n## ", 1)[0]
+    section = re.split(r"\n##+ ", text.split(heading, 1)[1], maxsplit=1)[0]
     return re.findall(rf"```{kind}\n(.*?)```", section, flags=re.S)
 
 

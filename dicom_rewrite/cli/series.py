@@ -27,6 +27,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "the output lies on its slices, in its patient, study and frame of reference")
     p.add_argument("--series-uid", metavar="UID",
                    help="which series of --reference, when it holds several")
+    p.add_argument("--as", dest="output_kind", choices=("images", "seg"), default="images",
+                   help="with --reference: a series of images (default) or one DICOM Segmentation (seg)")
+    p.add_argument("--segments", metavar="SEGMENTS.yaml",
+                   help="--as seg: segment labels, codes, colours and the algorithm (default: one per label)")
+    p.add_argument("--fractional", action="store_true",
+                   help="--as seg: the volume is a probability map (0..1), a FRACTIONAL Segmentation")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder (one file per slice)")
     p.add_argument("--spacing", metavar="S,R,C",
                    help="voxel spacing in mm in the array's axis order (slice, row, column)")
@@ -111,6 +117,14 @@ def _check_combination(args: argparse.Namespace, *geometry: object) -> None:
     elif any(g is not None for g in geometry):
         raise UsageError("--spacing, --origin and --orientation cannot be given with --reference: "
                          "the geometry is the source series'")
+    if args.output_kind == "seg":
+        if args.reference is None:
+            raise UsageError("--as seg needs --reference: a Segmentation references its source series")
+        if args.template is not None or args.transfer_syntax is not None:
+            raise UsageError("--as seg takes neither --template nor --transfer-syntax (highdicom writes "
+                             "the Segmentation IOD, explicit VR little endian)")
+    elif args.segments is not None or args.fractional:
+        raise UsageError("--segments and --fractional describe a Segmentation: give --as seg too")
 
 
 def _write(args: argparse.Namespace, spacing: tuple[float, float, float] | None,
@@ -118,6 +132,11 @@ def _write(args: argparse.Namespace, spacing: tuple[float, float, float] | None,
            orientation: tuple[tuple[float, float, float], tuple[float, float, float]] | None,
            ) -> series_api.SeriesResult:
     bar = lambda outputs, n: progress(outputs, total=n, desc="series")  # noqa: E731
+    if args.output_kind == "seg":
+        return series_api.write_segmentation(
+            args.volume, args.reference, args.out, args.segments, args.profile,
+            fractional=args.fractional, series_uid=args.series_uid, key=args.key,
+            volume_index=args.volume_index, durable=args.durable, overwrite=args.overwrite)
     if args.reference is not None:
         return series_api.write_derived_series(
             args.volume, args.reference, args.out, args.profile, series_uid=args.series_uid,

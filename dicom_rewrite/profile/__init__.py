@@ -43,7 +43,7 @@ This module re-exports the names the rest of the package imports from it.
 
 from __future__ import annotations
 
-from dicom_rewrite.profile.loader import load_profile
+from dicom_rewrite.profile.loader import load_profile, load_text_yaml
 from dicom_rewrite.profile.model import (
     APPLY_ORDER,
     DEFAULT_PROFILE,
@@ -71,6 +71,7 @@ __all__ = [
     "UidMode",
     "json_schema",
     "load_profile",
+    "load_text_yaml",
     "parse_tag",
     "parse_template",
     "starter_profile",

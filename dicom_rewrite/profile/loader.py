@@ -137,6 +137,24 @@ def load_profile(path: str | Path) -> Profile:
     return _finalise(parsed, p)
 
 
+def load_text_yaml(path: str | Path, what: str = "file") -> object:
+    """A YAML file of text, lists and mappings (every scalar stays text, no
+    tags: read as a profile is), as plain Python values; for the other YAML
+    inputs (e.g. ``series --segments``). Errors name the file (and line)."""
+    p = Path(path)
+    name = _display_path(p)
+    root = _compose(name, _read(p, f"{name}: ", what))
+    return None if root is None else _plain(root)
+
+
+def _plain(node: yaml.Node) -> object:
+    if isinstance(node, yaml.MappingNode):
+        return {str(_plain(k)): _plain(v) for k, v in node.value}
+    if isinstance(node, yaml.SequenceNode):
+        return [_plain(v) for v in node.value]
+    return str(node.value)
+
+
 def _load_file(path: Path, stack: list[Path], via: Origin | None = None) -> _Parsed:
     name = _display_path(path)
     real = path.resolve()
@@ -163,16 +181,16 @@ MAX_PROFILE_BYTES = 4 * 1024 * 1024
 _PLAIN_TAGS = frozenset({"tag:yaml.org,2002:str", "tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"})
 
 
-def _read(path: Path, prefix: str) -> str:
+def _read(path: Path, prefix: str, what: str = "profile") -> str:
     try:
         size = path.stat().st_size
         if size > MAX_PROFILE_BYTES:
-            raise ProfileError(f"{prefix}profile is {size} bytes; profiles are at most {MAX_PROFILE_BYTES} bytes")
+            raise ProfileError(f"{prefix}{what} is {size} bytes; {what}s are at most {MAX_PROFILE_BYTES} bytes")
         return path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ProfileError(f"{prefix}profile not found") from None
+        raise ProfileError(f"{prefix}{what} not found") from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise ProfileError(f"{prefix}cannot read the profile ({exc})") from None
+        raise ProfileError(f"{prefix}cannot read the {what} ({exc})") from None
 
 
 def _compose(name: str, text: str) -> yaml.Node | None:

@@ -24,6 +24,7 @@ from dicom_rewrite.series.align import VOXEL_TOLERANCE, align
 from dicom_rewrite.series.derived import DerivedSeriesMaker, prepare_derived, write_derived_series
 from dicom_rewrite.series.encoding import Encoding, plan_encoding
 from dicom_rewrite.series.geometry import DIRECTION_TOLERANCE, Geometry, check_orientation, volume_geometry
+from dicom_rewrite.series.seg import Segment, Segments, load_segments, write_segmentation
 from dicom_rewrite.series.source import SourceSeries, load_reference
 from dicom_rewrite.series.writer import (
     ADJUST_TAGS,
@@ -45,6 +46,10 @@ __all__ = [
     "load_reference",
     "prepare_derived",
     "write_derived_series",
+    "Segment",
+    "Segments",
+    "load_segments",
+    "write_segmentation",
     "CHUNK_BYTES",
     "DIRECTION_TOLERANCE",
     "VOLUME_SUFFIXES",

@@ -17,9 +17,13 @@ from pydicom.valuerep import format_number_as_ds
 from dicom_rewrite.errors import PixelDataError
 from dicom_rewrite.io.volumes import Volume
 
-__all__ = ["Encoding", "decimal_string", "plan_encoding"]
+__all__ = ["WINDOW_TOLERANCE", "Encoding", "decimal_string", "plan_encoding"]
 
 _INT16 = (-32768, 32767)
+
+#: how far (relative to the data range) the ends of a LINEAR window written
+#: as Decimal Strings may lie from the data's before LINEAR_EXACT is used
+WINDOW_TOLERANCE = 1e-3
 _UINT16 = (0, 65535)
 
 
@@ -43,12 +47,18 @@ class Encoding:
             # as pixels.window_for for integer data (PS3.3 C.11.2.1.2.1)
             return decimal_string((lo + hi + 1) / 2), decimal_string(max(hi - lo + 1, 2)), None
         rng = hi - lo
-        if rng >= 1:
-            return decimal_string((lo + hi) / 2), decimal_string(rng), None
-        if rng > 0:
-            # LINEAR needs Window Width >= 1; LINEAR_EXACT any width > 0 (C.11.2.1.3.2)
-            return decimal_string((lo + hi) / 2), decimal_string(rng), "LINEAR_EXACT"
-        return decimal_string(lo), "1", None
+        if rng <= 0:
+            return decimal_string(lo), "1", None
+        # PS3.3 C.11.2.1.2.1: LINEAR maps c - 0.5 -/+ (w - 1) / 2 to the output's
+        # ends, so w = range + 1 (always >= 1, as LINEAR requires) and
+        # c = (lo + hi + 1) / 2 show exactly [lo, hi], for any range: readers
+        # that know LINEAR but not LINEAR_EXACT (dcmtk 3.6.7) render it
+        center, width = decimal_string((lo + hi + 1) / 2), decimal_string(rng + 1)
+        c, w = float(center), float(width)
+        if max(abs(c - 0.5 - (w - 1) / 2 - lo), abs(c - 0.5 + (w - 1) / 2 - hi)) <= WINDOW_TOLERANCE * rng:
+            return center, width, None
+        # the 16-character strings cannot hold that window: LINEAR_EXACT (C.11.2.1.3.2)
+        return decimal_string((lo + hi) / 2), decimal_string(rng), "LINEAR_EXACT"
 
     def as_dict(self) -> dict[str, object]:
         return {

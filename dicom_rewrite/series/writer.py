@@ -37,6 +37,10 @@ from dicom_rewrite.series.geometry import Geometry, volume_geometry
 __all__ = ["ADJUST_TAGS", "SeriesMaker", "SeriesResult", "iter_series", "open_volume", "prepare_series",
            "resolve_geometry", "write_series", "write_slices"]
 
+#: a rescaled data range below this many output units shows as few gray levels in
+#: readers that round the Modality LUT output to whole numbers (dcmtk)
+DISPLAY_LEVELS = 256
+
 #: every top-level attribute SeriesMaker._adjust reads or writes (see
 #: Converter.render: the hook is run on just these for filled slices)
 ADJUST_TAGS = frozenset(int(iod.tag(kw)) for kw in (
@@ -153,6 +157,11 @@ class SeriesMaker:
             if self.plan.rules.rescale != "required":
                 out.append(f"Rescale Slope/Intercept are not part of the {self.plan.sop_class.name} "
                            "IOD; ITK, GDCM, dcmtk and most viewers apply them")
+            if enc.maximum - enc.minimum < DISPLAY_LEVELS:
+                out.append(f"the data range {enc.maximum - enc.minimum:g} is narrow: dcmtk (3.6.7) rounds "
+                           "rescaled values to whole numbers before windowing, so it shows few gray "
+                           "levels; scale the data (e.g. x1000) or write a probability map with "
+                           "--reference --as seg --fractional")
         elif self.volume.dtype not in (np.dtype("<i2"), np.dtype("<u2"), np.dtype(">i2"),
                                        np.dtype(">u2")):
             out.append(f"{self.volume.dtype} data stored exactly as {enc.stored_dtype.name}")
