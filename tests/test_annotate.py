@@ -1068,7 +1068,39 @@ def _check_laterality(src: Dataset, img: Dataset, gsps: Dataset) -> None:
     assert not img.get("Laterality")
 
 
+def _bad_date_time(src: Dataset) -> None:
+    src.AcquisitionDateTime = "***"  # a vendor's placeholder: not a DT (PS3.5 6.2)
+
+
+def _empty_procedure_codes(src: Dataset) -> None:
+    src.ProcedureCodeSequence = []  # Type 3: present means one item or more
+
+
+def _classic_mr_with_frames(src: Dataset) -> None:
+    """A classic MR Image (no Number of Frames in its IOD) written with 4 frames."""
+    import numpy as np
+
+    frames = np.stack([src.pixel_array] * 4)
+    src.NumberOfFrames = 4
+    src.PixelData = frames.tobytes()
+
+
+def _check_no_value(keyword: str) -> object:
+    def check(src: Dataset, img: Dataset, gsps: Dataset) -> None:
+        assert not img.get(keyword) and not gsps.get(keyword)  # absent or empty (Type 3)
+    return check
+
+
+def _check_whole_image_reference(src: Dataset, img: Dataset, gsps: Dataset) -> None:
+    refs = [r for item in gsps.ReferencedSeriesSequence for r in item.ReferencedImageSequence]
+    assert refs and not any("ReferencedFrameNumber" in r for r in refs)
+
+
 SLOPPY = [
+    ("date-time", "ct.dcm", _bad_date_time, "AcquisitionDateTime", _check_no_value("AcquisitionDateTime")),
+    ("empty-type3-sequence", "ct.dcm", _empty_procedure_codes, "ProcedureCodeSequence",
+     _check_no_value("ProcedureCodeSequence")),
+    ("classic-mr-frames", "mr.dcm", _classic_mr_with_frames, None, _check_whole_image_reference),
     ("no-study", "ct.dcm", _no_study, "new study", _check_study),
     ("iso2022-single", "ct.dcm", _latin1_iso2022, "UTF-8", _check_utf8),
     ("charset-multi", "ct.dcm", _multi_valued_charset, "UTF-8", _check_utf8),

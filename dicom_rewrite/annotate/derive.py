@@ -27,6 +27,7 @@ from dicom_rewrite import __version__
 from dicom_rewrite.annotate.background import WindowUsed
 from dicom_rewrite.annotate.layout import PlacedBox
 from dicom_rewrite.annotate.shapes import Traced
+from dicom_rewrite.core import iod
 from dicom_rewrite.core.scrub import Change
 from dicom_rewrite.core.uids import UidMap, is_valid_uid
 from dicom_rewrite.engine.pixels import PixelPlan
@@ -113,6 +114,17 @@ def annotation_profile(profile: Profile | None) -> Profile:
 def frame_count(ds: Dataset) -> int:
     """(0028,0008) Number of Frames; 1 when absent or not a number."""
     return dicom_in.frame_count(ds, strict=False)
+
+
+def referenced_frame(ds: Dataset, frame: int) -> int | None:
+    """The frame number a reference to ``ds`` names: None unless its IOD is
+    multi-frame (holds Number of Frames; PS3.3 10.3 Image SOP Instance
+    Reference Macro: Referenced Frame Number is for multi-frame images only)
+    and it has more than one frame. A classic MR or CT file that carries
+    Number of Frames anyway is referenced as a whole."""
+    if frame_count(ds) <= 1 or "NumberOfFrames" not in iod.iod_keywords(str(ds.get("SOPClassUID", ""))):
+        return None
+    return frame
 
 
 def series_number(value: Any) -> int:
@@ -219,8 +231,8 @@ def _source_reference(src: Dataset, frame: int | None) -> Dataset:
     item = Dataset()
     item.ReferencedSOPClassUID = src.SOPClassUID
     item.ReferencedSOPInstanceUID = src.SOPInstanceUID
-    if frame is not None:
-        item.ReferencedFrameNumber = frame
+    if frame is not None and referenced_frame(src, frame) is not None:
+        item.ReferencedFrameNumber = frame  # PS3.3 10.3: multi-frame IODs only
     code = Dataset()
     # CID 7202 Source Image Purpose of Reference
     code.CodeValue = "121322"

@@ -29,7 +29,7 @@ from pydicom.tag import Tag
 
 from dicom_rewrite import __version__
 from dicom_rewrite.annotate.background import WindowUsed
-from dicom_rewrite.annotate.derive import MANUFACTURER, MODEL_NAME, SERIES_NUMBER_OFFSET, Drawn, frame_count
+from dicom_rewrite.annotate.derive import MANUFACTURER, MODEL_NAME, SERIES_NUMBER_OFFSET, Drawn, referenced_frame
 from dicom_rewrite.annotate.layout import PlacedBox
 from dicom_rewrite.annotate.shapes import RGB, color_text
 from dicom_rewrite.core.uids import UidMap, hashed_uid, new_uid
@@ -183,7 +183,7 @@ def _graphic_annotations(anns: list[Drawn], ref_by_uid: Mapping[str, Dataset],
     out = []
     for a in anns:
         ref = ref_by_uid[str(a.source.SOPInstanceUID)]
-        frame = a.frame if frame_count(ref) > 1 else None
+        frame = referenced_frame(ref, a.frame)
         for c, layer in layers.items():
             mine = [p for p in a.placed if p.color == c]
             if mine:
@@ -243,11 +243,12 @@ def _image_references(items: list[Drawn], ref_by_uid: Mapping[str, Dataset]) -> 
     """The single-frame images in one reference, then one per multi-frame image with its frames."""
     from highdicom import ReferencedImageSequence
 
-    singles = [ref_by_uid[str(a.source.SOPInstanceUID)] for a in items if frame_count(a.source) == 1]
+    singles = [ref_by_uid[str(a.source.SOPInstanceUID)] for a in items
+               if referenced_frame(a.source, a.frame) is None]
     singles = list({str(s.SOPInstanceUID): s for s in singles}.values())
     multis: dict[str, list[int]] = defaultdict(list)
     for a in items:
-        if frame_count(a.source) > 1:
+        if referenced_frame(a.source, a.frame) is not None:
             multis[str(a.source.SOPInstanceUID)].append(a.frame)
     seqs = []
     if singles:

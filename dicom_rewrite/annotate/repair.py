@@ -11,7 +11,7 @@ defect repaired or dropped, one note per repair:
 * a multi-valued or ISO 2022 (code extension) Specific Character Set, or an
   empty one: the values are decoded with the source's own character set and
   written in UTF-8 (``ISO_IR 192``) when one is not ASCII;
-* Patient's Sex not M, F or O: emptied; a malformed date or Patient's Age:
+* Patient's Sex not M, F or O: emptied; a malformed date, date-time or Patient's Age:
   emptied; a time written ``HH:MM:SS``: ``HHMMSS``; a Study ID longer than
   16 characters: emptied;
 * a zero or negative Pixel Spacing: removed;
@@ -19,7 +19,8 @@ defect repaired or dropped, one note per repair:
   Procedure ID / Scheduled Procedure Step ID (Type 1C), a code item without
   Code Meaning or Coding Scheme Designator: removed; a Request Attributes
   Sequence without items: removed;
-* more than one Anatomic Region Sequence item: the first is kept;
+* more than one Anatomic Region Sequence item: the first is kept; a top-level
+  sequence without items that no IOD involved makes Type 2: removed;
 * Patient Identity Removed YES without De-identification Method: one saying
   the source was de-identified;
 * an invalid UID (not digits and dots): replaced by a derived ``2.25`` UID.
@@ -40,6 +41,7 @@ from pydicom.sequence import Sequence as DicomSequence
 from pydicom.tag import Tag
 from pydicom.valuerep import PersonName
 
+from dicom_rewrite.core import iod
 from dicom_rewrite.core.uids import UidMap, is_valid_uid
 
 __all__ = ["DEIDENTIFIED_SOURCE", "repair_source", "source_laterality"]
@@ -50,6 +52,11 @@ DEIDENTIFIED_SOURCE = "de-identified source (method not recorded)"
 
 _DATE = re.compile(r"^\d{8}$")
 _TIME = re.compile(r"^\d{2}(\d{2}(\d{2}(\.\d{1,6})?)?)?$")
+#: PS3.5 6.2 DT: YYYY[MM[DD[HH[MM[SS[.F{1,6}]]]]]][&ZZXX]
+_DATE_TIME = re.compile(r"^\d{4}(\d{2}(\d{2}(\d{2}(\d{2}(\d{2}(\.\d{1,6})?)?)?)?)?)?([+-]\d{4})?$")
+#: the IODs an annotation writes besides its source's: Secondary Capture
+#: (the burned-in image) and Grayscale Softcopy Presentation State
+_DERIVED_CLASSES = ("1.2.840.10008.5.1.4.1.1.7", "1.2.840.10008.5.1.4.1.1.11.1")
 _COLON_TIME = re.compile(r"^(\d{2}):(\d{2})(?::(\d{2}(\.\d{1,6})?))?$")
 _AGE = re.compile(r"^(\d{1,3})\s*([DWMY])$")
 _CONTENT = re.compile(r"^(Content|\w+ContentItem)Sequence$")
@@ -237,6 +244,8 @@ def _fixed_date_time(vr: str, value: str) -> tuple[bool, str | None]:
     """(needs a repair, the repaired value or None to empty it) of a DA or TM value."""
     if vr == "DA":
         return (not _DATE.match(value)), None
+    if vr == "DT":
+        return (not _DATE_TIME.match(value)), None
     if _TIME.match(value):
         return False, None
     m = _COLON_TIME.match(value)
@@ -245,7 +254,7 @@ def _fixed_date_time(vr: str, value: str) -> tuple[bool, str | None]:
 
 def _dates_and_times(r: _Repair, _uids: UidMap) -> None:
     for elem in list(r.ds):
-        if elem.VR not in ("DA", "TM") or elem.VM != 1 or not elem.value:
+        if elem.VR not in ("DA", "DT", "TM") or elem.VM != 1 or not elem.value:
             continue
         value = str(elem.value).strip()
         bad, fixed = _fixed_date_time(elem.VR, value)
@@ -253,7 +262,10 @@ def _dates_and_times(r: _Repair, _uids: UidMap) -> None:
             r.out()[elem.tag] = DataElement(elem.tag, elem.VR, fixed)
             what = elem.keyword or str(elem.tag)
             r.notes.append(f"{what} {value!r} " + (f"written {fixed}" if fixed else
-                                                  f"is not a {'date' if elem.VR == 'DA' else 'time'}: emptied"))
+                                                  f"is not a {_VR_NAMES[elem.VR]}: emptied"))
+
+
+_VR_NAMES = {"DA": "date", "DT": "date-time", "TM": "time"}
 
 
 def _pixel_spacing(r: _Repair, _uids: UidMap) -> None:
@@ -277,9 +289,19 @@ def _sequences(r: _Repair, _uids: UidMap) -> None:
         r.delete("AnatomicRegionSequence", "empty Anatomic Region Sequence removed")
     elif regions is not None and len(regions) > 1:
         r.replace_sequence("AnatomicRegionSequence", _first_item)
+    keep_empty = _type2_keywords(str(r.ds.get("SOPClassUID", "")))
     for elem in list(r.ds):
         if elem.VR == "SQ" and elem.value:
             r.replace_sequence(elem.tag, _fix_items)
+        elif elem.VR == "SQ" and elem.keyword and elem.keyword not in keep_empty:
+            # PS3.5 7.5: a Type 3 (or 1) sequence that is present holds an item
+            r.delete(elem.keyword, f"empty {elem.keyword} removed")
+
+
+def _type2_keywords(sop_class: str) -> frozenset[str]:
+    """Attributes Type 2 in the source's IOD or one an annotation writes (they may be empty)."""
+    return frozenset(kw for sop in (sop_class, *_DERIVED_CLASSES) for module, _u in iod.iod_modules(sop)
+                     for kw, typ in iod.module_top_level(module) if typ.startswith("2"))
 
 
 def _first_item(seq: DicomSequence, apply: bool) -> list[str]:

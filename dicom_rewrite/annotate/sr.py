@@ -23,7 +23,7 @@ from pydicom.dataset import Dataset
 from pydicom.sr.coding import Code
 
 from dicom_rewrite import __version__
-from dicom_rewrite.annotate.derive import MANUFACTURER, MODEL_NAME, SERIES_NUMBER_OFFSET, Drawn, frame_count
+from dicom_rewrite.annotate.derive import MANUFACTURER, MODEL_NAME, SERIES_NUMBER_OFFSET, Drawn, referenced_frame
 from dicom_rewrite.annotate.layout import PlacedBox
 from dicom_rewrite.core.uids import UidMap, hashed_uid, new_uid
 
@@ -133,7 +133,7 @@ def build_report(group: ReportGroup, k: int, *, uid_map: UidMap, series_numbers:
     rois: list[Any] = []
     for d in group.drawn:
         sources.setdefault(str(d.source.SOPInstanceUID), d.source)
-        frame = d.frame if frame_count(d.source) > 1 else None
+        frame = referenced_frame(d.source, d.frame)
         rois.extend(_roi(len(rois) + 1, p, d.source, frame, algo, uid_map) for p in d.placed)
     first = next(iter(sources.values()))
     patient = str(first.get("PatientID", "") or "")

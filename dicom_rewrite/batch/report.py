@@ -62,17 +62,18 @@ class ReportFile:
     entry, whole lines only but the last). Any other name: today's JSON list,
     written atomically when the file is closed, which a ``with`` block does
     on any exit (end, error, Ctrl-C, and SIGTERM where the command line
-    turns it into ``SystemExit``)."""
+    turns it into ``SystemExit``). A batch stopped by an error before its
+    first entry (a usage or template error) writes no report at all."""
 
     def __init__(self, path: str | Path | None) -> None:
         self.path = Path(path) if path else None
         self.entries: list[dict[str, Any]] = []
         self._lines: TextIO | None = None
-        if self.path is not None and self.path.suffix.lower() == ".jsonl":
-            self._lines = open(self.path, "w", encoding="utf-8")  # closed by close()
 
     def add(self, entry: dict[str, Any]) -> None:
         self.entries.append(entry)
+        if self._lines is None and self.path is not None and self.path.suffix.lower() == ".jsonl":
+            self._lines = open(self.path, "w", encoding="utf-8")  # closed by close()
         if self._lines is not None:
             self._lines.write(json.dumps(entry, ensure_ascii=False, default=str) + "\n")
             self._lines.flush()
@@ -87,7 +88,9 @@ class ReportFile:
     def __enter__(self) -> ReportFile:
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
+        if exc_type is not None and not self.entries:
+            return  # stopped before any input (a usage or template error): no report, nothing written
         self.close()
 
 
