@@ -18,6 +18,7 @@ import numpy as np
 from pydicom.dataset import Dataset
 
 from dicom_rewrite.batch import FolderSink, ReportEntry, Sink, Source, run_batch, walk
+from dicom_rewrite.batch.metadata import Metadata, MetadataLike, plan_metadata
 from dicom_rewrite.core.diff import DiffRow, diff
 from dicom_rewrite.encode.syntax import Options
 from dicom_rewrite.encode.writer import DatasetWriter
@@ -120,6 +121,17 @@ class _Pages:
             yield make(raster, self.index, path), f"{prefix}{sanitise_component(stem, 'image')}.dcm"
 
 
+def _with_metadata(inputs: Iterable[str | Path], profile: Profile, metadata: MetadataLike,
+                   key: str | None, optional: bool) -> tuple[Iterable[Source], Metadata]:
+    """The batch's sources and their metadata rows (the sources are listed
+    first only when a manifest must be matched to them)."""
+    if metadata is None and key is None and not optional:
+        plan_metadata((), profile, None)  # a profile that uses {meta[...]} needs a manifest
+        return image_sources(inputs), Metadata()
+    sources = list(image_sources(inputs))
+    return sources, plan_metadata(sources, profile, metadata, key=key, optional=optional)
+
+
 def convert_batch(
     inputs: Iterable[str | Path],
     template: TemplateLike,
@@ -129,21 +141,30 @@ def convert_batch(
     started: datetime | None = None,
     encoding: Options | None = None,
     passthrough_only: bool = False,
+    metadata: MetadataLike = None,
+    metadata_key: str | None = None,
+    metadata_optional: bool = False,
 ) -> Iterator[ConversionResult]:
     """Convert many images with one template (parsed once); yield one result
     per input. A bad input yields a result with ``error`` set; the batch goes
-    on. Template and profile errors raise before anything is yielded."""
-    conv = Converter(as_template(template), as_profile(profile), transfer_syntax=transfer_syntax,
+    on. Template and profile errors raise before anything is yielded.
+    ``metadata``: a manifest (CSV, TSV, JSON, JSON Lines) with a row per
+    input, for the profile's ``{meta[Column]}`` values (see
+    :func:`convert_files`)."""
+    prof = as_profile(profile)
+    conv = Converter(as_template(template), prof, transfer_syntax=transfer_syntax,
                      started=started, encoding=encoding, passthrough_only=passthrough_only)
+    sources, meta = _with_metadata(inputs, prof, metadata, metadata_key, metadata_optional)
     pages = _Pages(keep_tree=False, keep_jpeg=conv.keep_jpeg)
     made: dict[str, ConversionResult] = {}
 
     def make(source: Source) -> ReportEntry:
-        done = list(pages.make(source, lambda r, i, p: conv.convert(r, index=i, stem=p.stem, name=p.name)))
+        done = list(pages.make(source, lambda r, i, p: conv.convert(
+            r, index=i, stem=p.stem, name=p.name, ctx=meta.context(conv, source, i, p.stem, p.name))))
         made[str(source.path)] = ConversionResult(str(source.path), [o for o, _ in done], [n for _, n in done])
         return ReportEntry(str(source.path))
 
-    for entry in run_batch(image_sources(inputs), make):
+    for entry in run_batch(sources, make):
         result = made.pop(entry.input) if entry.input in made else None
         yield result or ConversionResult(entry.input, error=entry.error)
 
@@ -163,6 +184,9 @@ def convert_files(
     keep_color: bool = False,
     encoding: Options | None = None,
     passthrough_only: bool = False,
+    metadata: MetadataLike = None,
+    metadata_key: str | None = None,
+    metadata_optional: bool = False,
 ) -> Iterator[dict[str, Any]]:
     """Convert and write: yields one report entry per input.
 
@@ -186,7 +210,15 @@ def convert_files(
     ``encoding``: quality / NEAR / ratio of a lossy ``transfer_syntax``;
     with ``jpeg-baseline``/``jpeg-extended`` a JPEG input DICOM can hold is
     stored as its own bitstream, others are encoded (``passthrough_only``:
-    refused instead)."""
+    refused instead).
+
+    ``metadata``: a manifest (CSV, TSV, JSON list, JSON Lines; path or
+    :class:`~dicom_rewrite.io.manifest.Manifest`) whose rows the profile
+    renders as ``{meta[Column]}``; each row matches an input by the
+    ``metadata_key`` column (default: the first column whose values name the
+    inputs). Every input needs a row and every row an input, unless
+    ``metadata_optional``. A manifest that does not fit raises
+    :class:`~dicom_rewrite.errors.ManifestError` before anything is written."""
     sinks: list[Sink] = list(send_to)
     folder = FolderSink(out_dir, overwrite=overwrite, durable=durable) if out_dir is not None else None
     if folder is not None:
@@ -194,16 +226,19 @@ def convert_files(
     if not sinks:
         raise UsageError("convert: no destination (give an output folder, or a PACS to send to)")
     writer = DatasetWriter()
-    conv = Converter(as_template(template), as_profile(profile), transfer_syntax=transfer_syntax,
+    prof = as_profile(profile)
+    conv = Converter(as_template(template), prof, transfer_syntax=transfer_syntax,
                      started=started, encoding=encoding, passthrough_only=passthrough_only)
+    sources, meta = _with_metadata(inputs, prof, metadata, metadata_key, metadata_optional)
     pages = _Pages(keep_tree, keep_color, conv.keep_jpeg)
 
     def make(source: Source) -> ReportEntry:
         entry = ReportEntry(str(source.path))
         summary = _Summary()
         try:
-            for out, name in pages.make(
-                    source, lambda r, i, p: conv.render(r, writer, index=i, stem=p.stem, name=p.name)):
+            for out, name in pages.make(source, lambda r, i, p: conv.render(
+                    r, writer, index=i, stem=p.stem, name=p.name,
+                    ctx=meta.context(conv, source, i, p.stem, p.name))):
                 summary.add(out)  # not the output itself: its pixels go once written
                 if not _deliver(entry, source, out, name, folder, sinks):
                     break
@@ -212,10 +247,13 @@ def convert_files(
                 folder.discard(entry.outputs)  # a page that cannot be read: the input has no outputs
             raise
         summary.describe(entry, len(entry.outputs))
+        missing = meta.note(source)
+        if missing:
+            entry.fields["notes"] = [*entry.fields.get("notes", []), missing]
         return entry
 
     try:
-        for entry in run_batch(image_sources(inputs), make):
+        for entry in run_batch(sources, make):
             yield entry.as_dict()
     finally:
         for sink in sinks:
@@ -280,12 +318,16 @@ def dry_run(
     transfer_syntax: str | None = None,
     encoding: Options | None = None,
     passthrough_only: bool = False,
+    metadata: MetadataLike = None,
+    metadata_key: str | None = None,
+    metadata_optional: bool = False,
 ) -> tuple[str, list[DiffRow]]:
     """Convert the first input in memory and return ``(input, diff rows)``
     between the template and the output; nothing is written."""
     tpl = as_template(template)
     for result in convert_batch(inputs, tpl, profile, transfer_syntax=transfer_syntax,
-                                encoding=encoding, passthrough_only=passthrough_only):
+                                encoding=encoding, passthrough_only=passthrough_only, metadata=metadata,
+                                metadata_key=metadata_key, metadata_optional=metadata_optional):
         if result.error:
             raise InputError(result.error)
         out = result.outputs[0]

@@ -29,6 +29,11 @@ class ProfileError(DicomRewriteError, ValueError):
     """The YAML profile is invalid."""
 
 
+class ManifestError(DicomRewriteError, ValueError):
+    """The metadata manifest (``--metadata``) is invalid or does not match
+    the inputs."""
+
+
 class InputError(DicomRewriteError, ValueError):
     """One input file cannot be converted (the batch goes on)."""
 

@@ -530,7 +530,7 @@ class TestProfileCommand:
         assert schema["$schema"].startswith("http://json-schema.org/draft-07")
         props = schema["properties"]
         assert set(props) == {"version", "description", "extends", "identity", "uids", "set",
-                              "default", "remove", "blank", "keep", "pixel"}
+                              "default", "remove", "blank", "keep", "pixel", "metadata"}
         assert schema["additionalProperties"] is False
         names = schema["definitions"]["assignments"]["properties"]
         assert "PatientName" in names and "Rows" not in names
@@ -580,7 +580,7 @@ def test_shipped_site_dialect_keeps_institution():
 def test_rule_actions_are_ordered():
     from dicom_rewrite.profile import APPLY_ORDER
 
-    assert [a.value for a in APPLY_ORDER] == ["remove", "blank", "default", "set"]
+    assert [a.value for a in APPLY_ORDER] == ["remove", "blank", "default", "metadata", "set"]
     assert Action.KEEP not in APPLY_ORDER
 
 

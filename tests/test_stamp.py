@@ -150,6 +150,10 @@ PER_OUTPUT_PROFILES = {
     "stem default": 'default:\n  SeriesDescription: "{stem}"\n',
     "index with format": 'set:\n  ImageComments: "image {index:04d} of {name}"\n',
     "in a sequence": 'set:\n  "DeidentificationMethodCodeSequence[0].CodeMeaning": "{stem}"\n',
+    # each output its own patient: its UIDs are filled in per output too
+    "per-output patient": 'set:\n  PatientID: "P-{stem}"\n',
+    "study and series keys": 'uids: {study_key: "{stem:.3}", series_key: "{index}", study: hash, series: hash, '
+                             'key: k}\nset:\n  PatientID: "P-{stem:.3}"\n  ImageComments: "{stem}"\n',
 }
 
 
@@ -178,7 +182,6 @@ def test_shipped_research_profile_uses_the_fast_path(counting_uids):
 @pytest.mark.parametrize("rules,reason", [
     ('set:\n  WindowCenter: "40"\n  WindowWidth: "400"\n', "rule on a varying tag"),
     ('remove: [InstanceNumber]\n', "rule on a varying tag"),
-    ('set:\n  PatientID: "P-{stem}"\n', "per-output UID scope"),
     ('set:\n  StudyDate: "202001{index:02d}"\n', "per-output clock attribute"),
     ('set:\n  (0009,"ACME",01): {vr: LO, value: "{stem}"}\n', "per-output private tag"),
     ('set:\n  "DeidentificationMethodCodeSequence[0].CodeValue": "x"\n'

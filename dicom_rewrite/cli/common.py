@@ -45,6 +45,25 @@ def add_output_options(p: Any) -> None:
                    help="do not fsync outputs (faster; for scratch output that need not survive a power loss)")
 
 
+def add_metadata_options(p: Any) -> None:
+    """Options of the commands that take per-image metadata (``{meta[Column]}``)."""
+    p.add_argument("--metadata", metavar="FILE",
+                   help="a manifest (.csv, .tsv, .json list, .jsonl) with one row per input image, "
+                        "for the profile's {meta[Column]} values")
+    p.add_argument("--metadata-key", metavar="COLUMN",
+                   help="the column naming each row's input (default: the first whose values match "
+                        "the input file names, stems or relative paths)")
+    p.add_argument("--metadata-optional", action="store_true",
+                   help="allow inputs without a row (converted without the metadata values) and rows "
+                        "without an input")
+
+
+def metadata_options(args: Any) -> dict[str, Any]:
+    """The keyword arguments of the --metadata options for the api."""
+    return {"metadata": args.metadata, "metadata_key": args.metadata_key,
+            "metadata_optional": args.metadata_optional}
+
+
 def add_send_options(p: Any) -> None:
     """Options of the commands that can send their outputs to a PACS."""
     p.add_argument("--send", metavar="AET@HOST:PORT",

@@ -7,10 +7,12 @@ import argparse
 from dicom_rewrite import api
 from dicom_rewrite.cli.common import (
     EXIT_OK,
+    add_metadata_options,
     add_output_options,
     add_send_options,
     check_report_path,
     collect,
+    metadata_options,
     send_sinks,
     summarise,
 )
@@ -44,6 +46,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="replace files left by an earlier run (default: a taken name gets _2, _3...)")
     p.add_argument("--keep-color", action="store_true",
                    help="keep RGB images whose channels are equal everywhere as RGB (default: stored gray)")
+    add_metadata_options(p)
     add_output_options(p)
     add_send_options(p)
 
@@ -52,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     if args.dry_run:
         name, rows = api.dry_run(args.inputs, args.template, args.profile,
                                  transfer_syntax=args.transfer_syntax, encoding=_encoding(args),
-                                 passthrough_only=args.passthrough_only)
+                                 passthrough_only=args.passthrough_only, **metadata_options(args))
         print(f"# {name} vs template {args.template}: {len(rows)} attribute(s) differ")
         for row in rows:
             print(row.format())
@@ -67,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
                                 transfer_syntax=args.transfer_syntax, overwrite=args.overwrite,
                                 keep_tree=args.keep_tree, durable=args.durable, send_to=send_sinks(args),
                                 keep_color=args.keep_color, encoding=_encoding(args),
-                                passthrough_only=args.passthrough_only)
+                                passthrough_only=args.passthrough_only, **metadata_options(args))
     entries = collect(results, args.report, total=len(files), desc="convert")
     return summarise(entries)
 

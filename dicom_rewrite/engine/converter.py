@@ -13,7 +13,7 @@ import dataclasses
 import logging
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -44,7 +44,7 @@ from dicom_rewrite.engine.completion import (
     drop_outside_iod,
     missing_attributes,
 )
-from dicom_rewrite.engine.facts import lend_matrix_facts
+from dicom_rewrite.engine.facts import lend_matrix_facts, spacing_targets
 from dicom_rewrite.engine.pixels import (
     PixelPlan,
     apply_pixel_module,
@@ -53,6 +53,7 @@ from dicom_rewrite.engine.pixels import (
     set_pixel_values,
     window_values,
 )
+from dicom_rewrite.engine.placement import ImageSpacing, Place, Placement
 from dicom_rewrite.engine.repairs import repair_template
 from dicom_rewrite.engine.template import Template
 from dicom_rewrite.errors import PixelDataError, UsageError
@@ -82,6 +83,8 @@ _CLOCK_ATTRS = (
 _UID_TAGS = {kw: BaseTag(iod.tag(kw)) for kw in
              ("StudyInstanceUID", "SeriesInstanceUID", "FrameOfReferenceUID", "SOPInstanceUID")}
 _INSTANCE_NUMBER = BaseTag(0x00200013)  # (0020,0013) Instance Number
+_SERIES_NUMBER = BaseTag(0x00200011)  # (0020,0011) Series Number
+_PATIENT_ID = BaseTag(0x00100020)  # (0010,0020) Patient ID
 _LOSSY_RATIO = BaseTag(0x00282112)  # (0028,2112) Lossy Image Compression Ratio
 _CLOCK_TAGS = tuple((BaseTag(iod.tag(d)), BaseTag(iod.tag(t))) for d, t in _CLOCK_ATTRS)
 
@@ -97,7 +100,7 @@ UID_LEVELS = (
 #: renders them per output gets no stamp (see :mod:`dicom_rewrite.encode.fastpath`)
 _READ_AFTER_PROFILE = frozenset(
     [int(iod.tag(kw)) for kw in (
-        "PatientID", "SpecificCharacterSet", "SOPClassUID", "SOPInstanceUID",
+        "SpecificCharacterSet", "SOPClassUID", "SOPInstanceUID",
         "BodyPartExamined", "Laterality", "ImageLaterality", "PatientPosition",
         "PatientOrientation", "PatientOrientationCodeSequence", "SpecimenDescriptionSequence",
         *(kw for _lvl, kw in UID_LEVELS),
@@ -114,6 +117,9 @@ class Output:
     plan: PixelPlan
     changes: list[Change] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    place: Place | None = None
+    #: the top-level tags the engine set from the place (UIDs, Series Number)
+    placed: frozenset[int] = frozenset()
 
 
 #: how many kinds of raster (and other memos) a Converter keeps
@@ -143,6 +149,10 @@ class _Kind:
     seed_tags: frozenset[int] = frozenset()
     #: (hook given, ``adjust_tags``) of the call the stamp was made for
     stamp_mode: tuple[bool, frozenset[int]] = (False, frozenset())
+    #: the tags the engine set from the first output's place (see :class:`Place`)
+    placed: frozenset[int] = frozenset()
+    #: the spacing attributes rendered per output (``pixel.spacing`` template)
+    spacing_tags: tuple[int, ...] = ()
 
 
 @dataclass
@@ -204,6 +214,11 @@ class Converter:
         self._kinds: OrderedDict[tuple[object, ...], _Kind] = OrderedDict()
         self._plans: OrderedDict[tuple[object, ...], PixelPlan] = OrderedDict()
         self._scratch = Dataset()  # reused by _per_output_elements
+        self.placement = Placement(profile.uids, self.uid_map, template.dataset)
+        px = profile.pixel
+        self._spacing = ImageSpacing(px.spacing, px.spacing_size) if px.spacing_template else None
+        self._read_after = _READ_AFTER_PROFILE | (
+            {int(_SERIES_NUMBER)} if self.placement.series_key is not None else set())
 
     def _scrubbed_base(self) -> tuple[Dataset, list[Change]]:
         ds = copy.deepcopy(self.template.dataset)
@@ -227,32 +242,44 @@ class Converter:
         return ds, changes
 
     # ------------------------------------------------------------------ one
+    def context(self, index: int = 1, stem: str = "image", name: str = "",
+                meta: Mapping[str, str] | None = None, parts: tuple[str, ...] = (),
+                parent: str = "") -> Context:
+        """What the profile's value templates see for one output."""
+        return Context(stem=stem, name=name or stem, index=index, started=self.started,
+                       template=self.template.dataset, meta=meta, parts=parts or (name or stem,),
+                       parent=parent)
+
     def convert(self, raster: Raster, *, index: int = 1, stem: str = "image",
-                name: str = "", adjust: Adjust | None = None) -> Output:
+                name: str = "", adjust: Adjust | None = None, ctx: Context | None = None) -> Output:
         """Build the output dataset for one raster (no I/O).
 
         ``adjust(ds, plan)``, if given, is called once the pixels and image
         attributes are set and before the profile applies: the hook through
         which commands add their own attributes (slice geometry, rescale,
-        derivation references). It returns a list of :class:`Change`."""
+        derivation references). It returns a list of :class:`Change`.
+        ``ctx``: the input's :meth:`context` (its metadata row and path), if
+        more than ``index``, ``stem`` and ``name``."""
         raster = self._rescaled(raster)
         plan = self._plan(raster)
         kind = self._kind(raster, plan)
         ds = copy_dataset(kind.prototype)
         changes = list(self.base_changes) + kind.changes
         notes = list(raster.notes) + self.base_notes + kind.notes
+        ctx = ctx or self.context(index, stem, name)
         set_pixel_values(ds, raster, plan)
-        for tag, vr, text in self._instance_values(raster, index):
+        for tag, vr, text in [*self._instance_values(raster, index), *self._spacing_values(kind, ctx)]:
             ds.add(DataElement(tag, vr, text))
+        if kind.spacing_tags and self._spacing is not None and not self._spacing.known(ctx):
+            for tag in kind.spacing_tags:  # no row: not known (the IOD completion says so)
+                del ds[tag]
         if adjust is not None:
             changes += adjust(ds, plan)
-        ctx = Context(stem=stem, name=name or stem, index=index, started=self.started,
-                      template=self.template.dataset)
         profile_changes = self.profile.apply(ds, ctx)
         changes += profile_changes
         set_by_profile = {c.tag for c in profile_changes if c.action != "removed"}
         self._set_clock(ds)
-        self._set_uids(ds, set_by_profile, ctx)
+        place, placed = self._set_uids(ds, set_by_profile, ctx)
         self._complete_iod(ds, plan.sop_class, notes)
         fix_character_set(ds, self.base)
         self._set_file_meta(ds)
@@ -263,11 +290,11 @@ class Converter:
                 raise PixelDataError(f"{raster.source}: {exc}") from None
         else:  # the JPEG stream set_pixel_values stored as is
             ds.file_meta.TransferSyntaxUID = self.transfer_syntax
-        return Output(ds, plan, changes, notes)
+        return Output(ds, plan, changes, notes, place, placed)
 
     def render(self, raster: Raster, writer: DatasetWriter, *, index: int = 1,
                stem: str = "image", name: str = "", adjust: Adjust | None = None,
-               adjust_tags: frozenset[int] = frozenset()) -> Rendered:
+               adjust_tags: frozenset[int] = frozenset(), ctx: Context | None = None) -> Rendered:
         """The Part 10 file of :meth:`convert`'s output, as parts to write in
         order: byte for byte what ``writer`` encodes for that dataset.
 
@@ -280,62 +307,88 @@ class Converter:
         raster = self._rescaled(raster)
         plan = self._plan(raster)
         kind = self._kind(raster, plan)
+        ctx = ctx or self.context(index, stem, name)
         # a stamp serves calls like the one it was made for (hook or not, same tags)
         found = kind.stamp if kind.stamp_mode == (adjust is not None, adjust_tags) else None
         if found is not None:
-            arr, vr, values = self._varying(raster, plan, index)
-            encoded = self._per_output_elements(kind, found, plan, values, stem, name or stem,
-                                                index, writer, adjust)
-            if adjust is not None:
-                values = []  # the hook may change them: encoded holds them all
-            if encoded is not None and found.fits(values, encoded):
-                if kind.trusted:
-                    uid = self._instance_uid(found.scope, name or stem, index)
-                    return Rendered(found.fill(uid, arr, vr, values, encoded), plan,
-                                    [*raster.notes, *found.notes], None,
-                                    (*found.study_series, str(uid)))
-                # a stamp's first fill is checked against the ordinary path
-                out = self.convert(raster, index=index, stem=stem, name=name, adjust=adjust)
-                data = writer.encode(out.dataset)
-                check = found.fill(str(out.dataset.SOPInstanceUID), arr, vr, values, encoded)
-                if stamp.same_bytes(check, data):
-                    kind.trusted = True
-                else:  # pragma: no cover - a bug: never fill this stamp
-                    log.debug("stamp differs from the ordinary path; not used")
-                    kind.stamp = None
-                return Rendered([data], out.plan, out.notes, out.dataset, _uids(out.dataset))
-        out = self.convert(raster, index=index, stem=stem, name=name, adjust=adjust)
+            filled = self._fill(kind, found, raster, plan, ctx, writer, adjust)
+            if filled is not None:
+                return filled
+        out = self.convert(raster, index=index, stem=stem, name=name, adjust=adjust, ctx=ctx)
         if not kind.stamp_tried:
             kind.stamp_tried = True
-            kind.stamp = self._make_stamp(kind, out, raster, index, writer, adjust, adjust_tags)
+            kind.stamp = self._make_stamp(kind, out, raster, ctx, writer, adjust, adjust_tags)
         return Rendered([writer.encode(out.dataset)], out.plan, out.notes, out.dataset,
                         _uids(out.dataset))
 
-    def _make_stamp(self, kind: _Kind, out: Output, raster: Raster, index: int,
+    def _fill(self, kind: _Kind, found: stamp.Stamp, raster: Raster, plan: PixelPlan, ctx: Context,
+              writer: DatasetWriter, adjust: Adjust | None) -> Rendered | None:
+        """One output filled into its kind's stamp; None when the stamp does
+        not fit it (then it is built the ordinary way)."""
+        if adjust is None:
+            encoded = self._per_output_elements(kind, found, plan, [], ctx, writer, None)
+            patient = found.scope
+            if _PATIENT_ID in found.caller_tags and _PATIENT_ID in self._scratch:
+                patient = str(self._scratch[_PATIENT_ID].value or "")
+            place = self.placement.place(patient, ctx)
+            arr, vr, values = self._varying(raster, plan, place.instance_number, ctx, kind)
+        else:
+            arr, vr, values = self._varying(raster, plan, ctx.index, ctx, kind)
+            encoded = self._per_output_elements(kind, found, plan, values, ctx, writer, adjust)
+            values = []  # the hook may change them: encoded holds them all
+            place = self.placement.place(found.scope, ctx)
+        placed = self.placement.values(place, kind.placed)
+        values += placed
+        if encoded is None or not found.fits(values, encoded):
+            return None
+        if kind.trusted:
+            uid = str(self._instance_uid(place.patient, ctx.name, ctx.index))
+            by_tag = {t: text for t, _vr, text in placed}
+            uids = (by_tag.get(_UID_TAGS["StudyInstanceUID"], found.study_series[0]),
+                    by_tag.get(_UID_TAGS["SeriesInstanceUID"], found.study_series[1]), uid)
+            return Rendered(found.fill(uid, arr, vr, values, encoded), plan,
+                            [*raster.notes, *found.notes], None, uids)
+        # a stamp's first fill is checked against the ordinary path
+        out = self.convert(raster, index=ctx.index, stem=ctx.stem, name=ctx.name, adjust=adjust, ctx=ctx)
+        data = writer.encode(out.dataset)
+        check = found.fill(str(out.dataset.SOPInstanceUID), arr, vr, values, encoded)
+        if stamp.same_bytes(check, data):
+            kind.trusted = True
+        else:  # pragma: no cover - a bug: never fill this stamp
+            log.debug("stamp differs from the ordinary path; not used")
+            kind.stamp = None
+        return Rendered([data], out.plan, out.notes, out.dataset, _uids(out.dataset))
+
+    def _make_stamp(self, kind: _Kind, out: Output, raster: Raster, ctx: Context,
                     writer: DatasetWriter, adjust: Adjust | None,
                     adjust_tags: frozenset[int]) -> stamp.Stamp | None:
-        if self.transfer_syntax != ExplicitVRLittleEndian:
+        if self.transfer_syntax != ExplicitVRLittleEndian or out.place is None:
             return None
-        # the profile may not touch what the hook sets: it applies after it
-        tags = self.profile.per_output_tags(stamp.VARYING | adjust_tags, _READ_AFTER_PROFILE)
+        if adjust is not None and self.placement.keyed:
+            return None  # the hook's Instance Numbers are not the series'
+        # the profile may not touch what the hook (or the engine, per output) sets: it applies after it
+        varying = stamp.VARYING | adjust_tags | frozenset(kind.spacing_tags)
+        tags = self.profile.per_output_tags(varying, self._read_after)
         if tags is None:
             return None
         kind.seed_tags = tags | adjust_tags
         kind.stamp_mode = (adjust is not None, adjust_tags)
-        arr, vr, values = self._varying(raster, out.plan, index)
+        kind.placed = out.placed
+        placed = self.placement.values(out.place, out.placed)
+        arr, vr, values = self._varying(raster, out.plan, out.place.instance_number, ctx, kind)
         if adjust is None:
-            return stamp.build(writer, out.dataset, arr, vr, values,
+            return stamp.build(writer, out.dataset, arr, vr, [*values, *placed],
                                out.notes[len(raster.notes):], tags)
         # the hook's attributes and the varying ones it may change are all
         # encoded per output (checked on the kind's second output)
         present = frozenset(out.dataset.keys())
         caller = (tags | adjust_tags | (stamp.VARYING - stamp.ALWAYS)) & present
-        return stamp.build(writer, out.dataset, arr, vr, [], out.notes[len(raster.notes):],
+        return stamp.build(writer, out.dataset, arr, vr, placed, out.notes[len(raster.notes):],
                            frozenset(int(t) for t in caller))
 
     def _per_output_elements(self, kind: _Kind, found: stamp.Stamp, plan: PixelPlan,
-                             values: list[tuple[int, str, str]], stem: str, name: str,
-                             index: int, writer: DatasetWriter,
+                             values: list[tuple[int, str, str]], ctx: Context,
+                             writer: DatasetWriter,
                              adjust: Adjust | None) -> dict[int, bytes] | None:
         """The encoded top-level elements that the caller fills into the
         stamp for this output, built as :meth:`convert` builds them: the hook
@@ -353,9 +406,7 @@ class Converter:
             for tag, vr, text in values:
                 scratch.add(DataElement(tag, vr, text))
             adjust(scratch, plan)
-        self.profile.apply_per_output(scratch, Context(
-            stem=stem, name=name, index=index, started=self.started,
-            template=self.template.dataset))
+        self.profile.apply_per_output(scratch, ctx)
         if not all(t.isascii() for t in text_values(scratch)):
             return None
         wanted = found.caller_tags | kind.seed_tags | stamp.VARYING
@@ -366,14 +417,23 @@ class Converter:
         return {int(tag): writer.element_bytes(scratch[tag], found.encodings, cached=True)
                 for tag in scratch.keys()}
 
-    def _varying(self, raster: Raster, plan: PixelPlan,
-                 index: int) -> tuple[np.ndarray, str, list[tuple[int, str, str]]]:
+    def _varying(self, raster: Raster, plan: PixelPlan, number: int, ctx: Context | None = None,
+                 kind: _Kind | None = None) -> tuple[np.ndarray, str, list[tuple[int, str, str]]]:
         """What differs between outputs of one kind (:data:`stamp.VARYING`)
-        but the SOP Instance UID, computed by the functions :meth:`convert`
-        uses: the stored pixels, their VR and the other varying elements as
-        ``(tag, VR, text)``."""
+        but the SOP Instance UID and the UIDs of the output's place, computed
+        by the functions :meth:`convert` uses: the stored pixels, their VR and
+        the other varying elements as ``(tag, VR, text)`` (the spacing
+        rendered per output last)."""
         arr, vr = pixel_payload(raster, plan)
-        return arr, vr, [*window_values(arr, raster, plan), *self._instance_values(raster, index)]
+        spacing = self._spacing_values(kind, ctx) if kind is not None and ctx is not None else []
+        return arr, vr, [*window_values(arr, raster, plan), *self._instance_values(raster, number),
+                         *spacing]
+
+    def _spacing_values(self, kind: _Kind, ctx: Context) -> list[tuple[int, str, str]]:
+        if self._spacing is None or not kind.spacing_tags:
+            return []
+        return self._spacing.values(kind.spacing_tags, ctx, (int(kind.prototype.Rows),
+                                                            int(kind.prototype.Columns)))
 
     # ------------------------------------------------------------- stages
     def _kind(self, raster: Raster, plan: PixelPlan) -> _Kind:
@@ -405,6 +465,13 @@ class Converter:
         rows, columns = raster.array.shape[:2]
         notes += lend_matrix_facts(ds, self.template.dataset, (rows, columns), self.profile.pixel,
                                    self.profile.keep_tags)
+        spacing_tags: tuple[int, ...] = ()
+        if self._spacing is not None:
+            # rendered per output (:meth:`_spacing_values`); here only its place
+            spacing_tags = spacing_targets(self.template.dataset)
+            for tag in spacing_tags:
+                ds.add(DataElement(tag, "DS", "1\\1"))
+            notes.append("pixel spacing of each image from the profile's pixel.spacing template")
         apply_pixel_module(ds, raster, plan)
         self._set_image_attributes(ds, raster, plan)
         del ds.PixelData  # per output: set_pixel_values
@@ -413,7 +480,7 @@ class Converter:
         # comes back (profile `default` treats empty as absent, so this is
         # the same as completing each output)
         self._complete_iod(ds, plan.sop_class, notes)
-        kind = _Kind(ds, changes, notes)
+        kind = _Kind(ds, changes, notes, spacing_tags=spacing_tags)
         _keep(self._kinds, key, kind)
         return kind
 
@@ -483,24 +550,27 @@ class Converter:
             out.append((_LOSSY_RATIO, "DS", f"{raster.lossy_ratio:.2f}"))
         return out
 
-    def _set_uids(self, ds: Dataset, set_by_profile: set[int], ctx: Context) -> None:
-        pol = self.profile.uids
-        scope = str(ds.get("PatientID", "") or "")
-        for level, kw in UID_LEVELS:
-            tag = _UID_TAGS[kw]
-            if tag in set_by_profile:
-                continue
-            if (kw == "FrameOfReferenceUID" and kw not in self.template.dataset
-                    and "frame-of-reference" not in self._modules(ds, ds.SOPClassUID)):
-                continue
-            mode = getattr(pol, level).value
-            # study/series/FoR: one per template and patient, never per input
-            # file (hash: the same on every run with the same key)
-            ds.add(DataElement(tag, "UI", self.uid_map.level(
-                level, mode, self.template.dataset.get(kw), scope, "")))
+    def _set_uids(self, ds: Dataset, set_by_profile: set[int],
+                  ctx: Context) -> tuple[Place, frozenset[int]]:
+        """The UIDs of the output's place (scoped by its Patient ID and the
+        study and series keys), and with keys its Instance Number in its
+        series and Series Number in its study (PS3.3 C.7.3.1, C.7.6.1); a
+        value the profile set is left alone. Returns the place and the
+        tags set from it."""
+        place = self.placement.place(str(ds.get("PatientID", "") or ""), ctx)
+        tags = {int(_UID_TAGS[kw]) for _level, kw in UID_LEVELS if _UID_TAGS[kw] not in set_by_profile and (
+            kw != "FrameOfReferenceUID" or kw in self.template.dataset
+            or "frame-of-reference" in self._modules(ds, ds.SOPClassUID))}
+        if place.series_number is not None and _SERIES_NUMBER not in set_by_profile:
+            tags.add(_SERIES_NUMBER)
+        for placed, vr, text in self.placement.values(place, tags):
+            ds.add(DataElement(placed, vr, text))
+        if self.placement.keyed and _INSTANCE_NUMBER not in set_by_profile:
+            ds.add(DataElement(_INSTANCE_NUMBER, "IS", str(place.instance_number)))
         if _UID_TAGS["SOPInstanceUID"] not in set_by_profile:
             ds.add(DataElement(_UID_TAGS["SOPInstanceUID"], "UI",
-                               self._instance_uid(scope, ctx.name, ctx.index)))
+                               self._instance_uid(place.patient, ctx.name, ctx.index)))
+        return place, frozenset(tags)
 
     def _instance_uid(self, scope: str, name: str, index: int) -> UID:
         """The SOP Instance UID of one output (``scope``: its Patient ID)."""

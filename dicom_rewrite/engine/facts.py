@@ -12,6 +12,7 @@ Type 1), and a profile ``set`` or ``keep`` still decides.
 from __future__ import annotations
 
 from pydicom.datadict import tag_for_keyword
+from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 
 from dicom_rewrite.profile.model import PixelPolicy
@@ -64,6 +65,13 @@ def drop_matrix_facts(ds: Dataset, kept: frozenset[int]) -> list[str]:
 _GIVEN_SPACING = ("PixelSpacing", "ImagerPixelSpacing", "NominalScannedPixelSpacing")
 
 
+def spacing_targets(template: Dataset) -> tuple[int, ...]:
+    """The tags a spacing the profile gives is written to (PS3.3 10.7.1.3):
+    Pixel Spacing, and the detector's spacing where the template has it."""
+    return tuple(int(tag_for_keyword(kw) or 0) for kw in _GIVEN_SPACING
+                 if kw == "PixelSpacing" or kw in template)
+
+
 def lend_matrix_facts(ds: Dataset, template: Dataset, shape: tuple[int, int], policy: PixelPolicy,
                       kept: frozenset[int]) -> list[str]:
     """Apply ``pixel.spacing``: ``auto`` keeps the template's matrix facts
@@ -77,7 +85,6 @@ def lend_matrix_facts(ds: Dataset, template: Dataset, shape: tuple[int, int], po
     if given is None:
         return notes
     value = [f"{v:.6g}" for v in given]
-    for kw in _GIVEN_SPACING:
-        if kw == "PixelSpacing" or kw in template:
-            setattr(ds, kw, value)
+    for tag in spacing_targets(template):
+        ds[tag] = DataElement(tag, "DS", value)
     return [*notes, f"pixel spacing {value[0]}\\{value[1]} mm from the profile"]

@@ -23,6 +23,7 @@ from dicom_rewrite.errors import DicomRewriteError, ProfileError
 from dicom_rewrite.profile.model import (
     SCHEMA_VERSION,
     SPACING_MODES,
+    UID_KEY_TEMPLATES,
     UID_LEVELS,
     Identity,
     Origin,
@@ -33,8 +34,9 @@ from dicom_rewrite.profile.model import (
     UidPolicy,
     number_pair,
 )
-from dicom_rewrite.profile.rules import RULE_KINDS, KeepRule, Keeps, Rule, Shape
-from dicom_rewrite.profile.templating import template_keyword
+from dicom_rewrite.profile.reader import Shape
+from dicom_rewrite.profile.rules import RULE_KINDS, KeepRule, Keeps, Rule
+from dicom_rewrite.profile.templating import parse_template, template_keyword
 
 
 class _TextLoader(yaml.SafeLoader):
@@ -45,8 +47,8 @@ class _TextLoader(yaml.SafeLoader):
 _TextLoader.yaml_implicit_resolvers = {}
 
 TOP_KEYS = ("version", "description", "extends", "identity", "uids", *RULE_KINDS, "pixel")
-UID_KEYS = ("root", "key", *UID_LEVELS)
-PIXEL_KEYS = ("transfer_syntax", "sop_class", "spacing", "rescale")
+UID_KEYS = ("root", "key", *UID_LEVELS, *UID_KEY_TEMPLATES)
+PIXEL_KEYS = ("transfer_syntax", "sop_class", "spacing", "spacing_size", "rescale")
 
 
 @dataclass
@@ -290,8 +292,8 @@ class _OneFile:
                     resolve(v)
                 except DicomRewriteError as exc:
                     raise f.error(vnode, f"pixel.transfer_syntax: {exc}") from None
-            elif key == "spacing":
-                _check_spacing(f, vnode, v)
+            elif key in ("spacing", "spacing_size"):
+                _check_spacing(f, vnode, v, key)
             elif key == "rescale":
                 _check_rescale(f, vnode, v)
             else:
@@ -343,14 +345,36 @@ def _check_uid_mode(f: _File, key: str, v: str, node: yaml.Node) -> None:
                       "(PS3.3 C.12.1.1.1), use new or hash")
 
 
-_UID_CHECKS = {"root": _check_root, "key": _check_key}
+def _check_key_template(f: _File, key: str, v: str, node: yaml.Node) -> None:
+    """``uids.study_key``/``series_key``: a value template, e.g.
+    ``"{meta[Patient ID]}/{meta[Follow-up #]}"``."""
+    try:
+        if not parse_template(v).fields:
+            raise ValueError("a constant key puts every output in one study; use a template such as "
+                             "\"{meta[Study]}\" or \"{path[-2]}\"")
+    except ValueError as exc:
+        raise f.error(node, f"uids.{key}: {exc}") from None
 
 
-def _check_spacing(f: _File, node: yaml.Node, value: str) -> None:
+_UID_CHECKS = {"root": _check_root, "key": _check_key, "study_key": _check_key_template,
+               "series_key": _check_key_template}
+
+
+def _check_spacing(f: _File, node: yaml.Node, value: str, key: str = "spacing") -> None:
     """``pixel.spacing``: auto, keep, drop, or ``"R\\C"``: two positive
-    decimal strings in mm (PS3.3 10.7.1.3; DS, PS3.5 6.2)."""
-    if value in SPACING_MODES:
+    decimal strings in mm (PS3.3 10.7.1.3; DS, PS3.5 6.2), or a template of
+    them; ``pixel.spacing_size``: a template of the matrix it was measured on."""
+    if value in SPACING_MODES and key == "spacing":
         return
+    if "{" in value:  # a template, e.g. from the metadata: checked per output
+        try:
+            parse_template(value)
+        except ValueError as exc:
+            raise f.error(node, f"pixel.{key}: {exc}") from None
+        return
+    if key == "spacing_size":
+        raise f.error(node, "pixel.spacing_size: a template of ROWS\\COLUMNS, e.g. "
+                            "\"{meta[Height]}\\\\{meta[Width]}\" (with a templated pixel.spacing)")
     pair = number_pair(value)
     if pair is None or not all(0 < x < 1e6 for x in pair):
         raise f.error(node, f"pixel.spacing {value!r}: use {', '.join(SPACING_MODES)} or a spacing "
@@ -375,9 +399,14 @@ def _finalise(parsed: _Parsed, path: Path) -> Profile:
     modes = {lvl: UidMode(_get(s, f"uids.{lvl}", "new")) for lvl in UID_LEVELS}
     key, key_source = _uid_key(s, [lvl for lvl, m in modes.items() if m is UidMode.HASH])
     root = check_root(s["uids.root"].value) if "uids.root" in s else None
+    study_key, series_key = (s[f"uids.{k}"].value if f"uids.{k}" in s else None for k in UID_KEY_TEMPLATES)
     pixel = PixelPolicy(_get(s, "pixel.transfer_syntax", "explicit-vr-little-endian"),
                         SopClassMode(_get(s, "pixel.sop_class", "auto")),
-                        _get(s, "pixel.spacing", "auto"), _get(s, "pixel.rescale", ""))
+                        _get(s, "pixel.spacing", "auto"), _get(s, "pixel.rescale", ""),
+                        _get(s, "pixel.spacing_size", ""))
+    if pixel.spacing_size and not pixel.spacing_template:
+        raise ProfileError(f"{s['pixel.spacing_size'].origin}: pixel.spacing_size needs a templated "
+                           "pixel.spacing (e.g. \"{meta[Spacing]}\\\\{meta[Spacing]}\")")
     keeps = Keeps()
     rules = []
     for rule in parsed.rules.values():
@@ -389,7 +418,8 @@ def _finalise(parsed: _Parsed, path: Path) -> Profile:
         _check_stripped_fields(rules, keeps.tags)
     desc = s["description"].value if "description" in s else None
     return Profile(
-        identity=identity, keep_tags=frozenset(keeps.tags), uids=UidPolicy(root=root, key=key, **modes),
+        identity=identity, keep_tags=frozenset(keeps.tags),
+        uids=UidPolicy(root=root, key=key, **modes, study_key=study_key, series_key=series_key),
         pixel=pixel, source=path, rules=tuple(rules), keep_all_private=keeps.all_private,
         keep_private_creators=frozenset(keeps.creators), chain=tuple(parsed.chain),
         origins=tuple((k, str(v.origin)) for k, v in s.items()), key_source=key_source, description=desc,

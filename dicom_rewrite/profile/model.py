@@ -8,7 +8,7 @@ settings are enums and small frozen policies, the rules come from
 from __future__ import annotations
 
 import functools
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
@@ -51,14 +51,17 @@ class Action(str, Enum):
     REMOVE = "remove"
     BLANK = "blank"
     DEFAULT = "default"
+    METADATA = "metadata"
     SET = "set"
 
 
 #: order of application of :meth:`Profile.apply`
-APPLY_ORDER = (Action.REMOVE, Action.BLANK, Action.DEFAULT, Action.SET)
+APPLY_ORDER = (Action.REMOVE, Action.BLANK, Action.DEFAULT, Action.METADATA, Action.SET)
 
 #: the UID levels of the ``uids`` section, in the order they are shown
 UID_LEVELS = ("study", "series", "instance", "frame_of_reference")
+#: the templates of the ``uids`` section that say which outputs share a study or series
+UID_KEY_TEMPLATES = ("study_key", "series_key")
 
 
 @dataclass(frozen=True)
@@ -69,6 +72,14 @@ class UidPolicy:
     series: UidMode = UidMode.NEW
     instance: UidMode = UidMode.NEW
     frame_of_reference: UidMode = UidMode.NEW
+    #: value templates whose rendering groups outputs into studies (None:
+    #: the output's Patient ID) and series within a study (None: the study)
+    study_key: str | None = None
+    series_key: str | None = None
+
+    @property
+    def keyed(self) -> bool:
+        return self.study_key is not None or self.series_key is not None
 
 
 #: the words of ``pixel.spacing`` (any other value is a spacing in mm)
@@ -99,11 +110,20 @@ class PixelPolicy:
     #: a Modality LUT for gray pixels: ``"SLOPE\\INTERCEPT"`` (e.g. ``"1\\-1024"``
     #: for a PNG that holds HU + 1024), or empty: none
     rescale: str = ""
+    #: ``"ROWS\\COLUMNS"`` (a template) of the matrix a templated ``spacing``
+    #: was measured on; the spacing is scaled to the output's (empty: its own)
+    spacing_size: str = ""
 
     @property
     def rescale_values(self) -> tuple[float, float] | None:
         """(slope, intercept) of ``rescale``, or None."""
         return number_pair(self.rescale) if self.rescale else None
+
+    @property
+    def spacing_template(self) -> bool:
+        """Is ``spacing`` a value template (``"{meta[Spacing]}"``), rendered
+        per output?"""
+        return "{" in self.spacing
 
     @property
     def spacing_mm(self) -> tuple[float, float] | None:
@@ -120,6 +140,13 @@ class Context:
     index: int
     started: datetime
     template: Dataset
+    #: the input's row of the metadata manifest (None: no manifest, or no row)
+    meta: Mapping[str, str] | None = None
+    #: the components of the input's path relative to its input folder
+    #: (the file name last)
+    parts: tuple[str, ...] = ()
+    #: the name of the folder the input is in
+    parent: str = ""
 
     @property
     def date(self) -> str:

@@ -8,9 +8,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from dicom_rewrite.profile.model import APPLY_ORDER, SCHEMA_VERSION, UID_LEVELS
+from dicom_rewrite.profile.model import APPLY_ORDER, SCHEMA_VERSION, UID_KEY_TEMPLATES, UID_LEVELS
 from dicom_rewrite.profile.paths import PrivateTag, elem_text
-from dicom_rewrite.profile.rules import RULE_KINDS, KeepRule, quote
+from dicom_rewrite.profile.reader import quote
+from dicom_rewrite.profile.rules import RULE_KINDS, KeepRule
 
 if TYPE_CHECKING:
     from dicom_rewrite.profile.model import Profile
@@ -65,6 +66,8 @@ class _View:
             shown = source if source.startswith("env:") else "<literal, not shown>"
             lines.append(f"  key: {quote(shown)}{self.at('uids.key')}")
         lines += [f"  {lvl}: {getattr(u, lvl).value}{self.at('uids.' + lvl)}" for lvl in UID_LEVELS]
+        lines += [f"  {k}: {quote(getattr(u, k))}{self.at('uids.' + k)}" for k in UID_KEY_TEMPLATES
+                  if getattr(u, k) is not None]
         return lines
 
     def pixel(self) -> list[str]:
@@ -73,8 +76,10 @@ class _View:
                 f"  transfer_syntax: {px.transfer_syntax}{self.at('pixel.transfer_syntax')}",
                 f"  sop_class: {px.sop_class.value}{self.at('pixel.sop_class')}",
                 f"  spacing: {_quoted(px.spacing)}{self.at('pixel.spacing')}",
+                *([f"  spacing_size: {_quoted(px.spacing_size)}{self.at('pixel.spacing_size')}"]
+                  if px.spacing_size else []),
                 *([f"  rescale: {_quoted(px.rescale)}{self.at('pixel.rescale')}"] if px.rescale else [])]
 
 
 def _quoted(value: str) -> str:
-    return value if value.isalpha() else '"' + value.replace("\\", "\\\\") + '"'
+    return value if value.isalpha() else quote(value)

@@ -17,7 +17,7 @@ import json
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal, Protocol, TypeAlias
+from typing import Any, ClassVar
 
 from pydicom.datadict import dictionary_VM, private_dictionary_VR
 from pydicom.dataelem import DataElement
@@ -25,7 +25,7 @@ from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 
 from dicom_rewrite.core.scrub import Change, drop_empty_sequences, is_overlay_or_curve, remove_where
-from dicom_rewrite.errors import InputError, ProfileError
+from dicom_rewrite.errors import InputError
 from dicom_rewrite.profile.model import Action, Context, Origin
 from dicom_rewrite.profile.paths import (
     Elem,
@@ -39,44 +39,16 @@ from dicom_rewrite.profile.paths import (
     parse_tag,
 )
 from dicom_rewrite.profile.policy import UID_LEVEL_TAGS, file_meta_problem, ownership_problem
+from dicom_rewrite.profile.reader import Entry, Node, Reader, Schema, quote
 from dicom_rewrite.profile.templating import (
-    PER_OUTPUT_VARIABLES,
     Template,
+    is_per_output,
+    meta_column,
     parse_template,
     sample_values,
     template_variables,
 )
 from dicom_rewrite.profile.vr import SINGLE_TEXT, convert_value, pick_vr, settable, tag_vr, vm_allows
-
-#: a YAML node: opaque here, only the loader (the one module that imports
-#: yaml) looks inside
-Node: TypeAlias = Any
-Shape: TypeAlias = Literal["mapping", "list", "text"]
-#: one entry of a rule section: the tag as written, where, and its value
-Entry: TypeAlias = tuple[str, Origin, Node]
-Schema: TypeAlias = dict[str, Any]
-
-
-class Reader(Protocol):
-    """What a rule kind needs of the file it is read from (the loader's
-    errors name the file and the line of the node)."""
-
-    def origin(self, node: Node) -> Origin: ...
-
-    def error(self, at: Origin, msg: str) -> ProfileError: ...
-
-    def shape(self, node: Node) -> Shape: ...
-
-    def mapping(self, node: Node, what: str) -> list[tuple[str, Node, Node]]: ...
-
-    def scalar(self, node: Node, what: str) -> str: ...
-
-    def items(self, node: Node, what: str) -> list[Node]: ...
-
-
-def quote(text: str) -> str:
-    """A YAML (JSON) double-quoted string."""
-    return json.dumps(text, ensure_ascii=False)
 
 
 @dataclass
@@ -367,11 +339,16 @@ class ValueRule(PathRule):
 
     @property
     def per_output(self) -> bool:
-        return any(f in PER_OUTPUT_VARIABLES for f in self.template_fields)
+        return any(is_per_output(f) for f in self.template_fields)
 
     @property
     def template_fields(self) -> tuple[str, ...]:
         return tuple(f for tpl in self.templates for f in tpl.fields)
+
+    @property
+    def meta_columns(self) -> tuple[str, ...]:
+        """The manifest columns the values render (``{meta[Column]}``)."""
+        return tuple(c for c in map(meta_column, self.template_fields) if c is not None)
 
     # ------------------------------------------------------------ parse
     @classmethod
@@ -426,13 +403,16 @@ class ValueRule(PathRule):
         raise r.error(origin, f"{where}: a value is text or a list of texts")
 
     def _check_samples(self, r: Reader, where: str) -> None:
-        """The value against the element's VR and VM, with sample variables."""
+        """The value against the element's VR and VM, with sample variables
+        (a manifest value is checked for each output: no sample stands for it)."""
         assert isinstance(self.target, TagPath)
         leaf = self.target.leaf
         vr = self._declared_vr(r, where, leaf)
         if vr.split(" or ")[0] in ("SQ",):
             raise r.error(self.origin, f"{where}: {elem_text(leaf)} is a sequence; set its items' "
                           "attributes with a path, e.g. Seq[0].Keyword")
+        if self.meta_columns:
+            return
         try:
             _vr, values = self.values_for(None, vr)
         except ValueError as exc:
@@ -478,13 +458,30 @@ class ValueRule(PathRule):
         try:
             return tpl.render(template_variables(ctx, tpl.fields))
         except (ValueError, TypeError) as exc:
-            raise InputError(f"{self.where()}: cannot render ({exc})") from None
+            raise InputError(f"{self._row_where(ctx)}{self.where()}: cannot render ({exc})") from None
+
+    def _row_where(self, ctx: Context) -> str:
+        """``meta.csv:12:5: column 'Patient Age': `` for a manifest value."""
+        where, columns = getattr(ctx.meta, "where", None), self.meta_columns
+        return f"{where(columns[0])}: column {columns[0]!r}: " if where is not None and columns else ""
 
     # ------------------------------------------------------------ apply
+    def apply(self, ds: Dataset, ctx: Context) -> list[Change]:
+        if ctx.meta is None and self.meta_columns:
+            return []  # no row for this input (--metadata-optional): the rule does nothing
+        return super().apply(ds, ctx)
+
     def apply_leaf(self, item: Dataset, leaf: Elem, ctx: Context) -> bool:
         tag = _present(item, leaf)
         tag = tag if tag is not None else make_tag(item, leaf)
-        vr, values = self.values_for(ctx, _element_vr(item, tag, leaf, self.vr))
+        element_vr = _element_vr(item, tag, leaf, self.vr)
+        try:
+            vr, values = self.values_for(ctx, element_vr)
+        except ValueError as exc:
+            if isinstance(exc, InputError):
+                raise
+            raise InputError(f"{self._row_where(ctx)}{self.where()}: invalid for VR {element_vr} "
+                             f"({exc})") from None
         try:
             item[tag] = DataElement(tag, vr, values if len(values) != 1 else values[0])
         except (ValueError, TypeError) as exc:
@@ -525,9 +522,79 @@ class SetRule(ValueRule):
     summary = "create or overwrite"
 
 
+@dataclass(frozen=True)
+class MetadataRule(ValueRule):
+    """``metadata``: a value from the input's row of the manifest
+    (``{meta[Column]}``), or ``{from: TEMPLATE, map: {A: X, "*": Y}}``: the
+    rendered ``from`` looked up in ``map`` (``*``: any other value). For an
+    input without a row (``--metadata-optional``) the rule does nothing."""
+
+    action = Action.METADATA
+    summary = "values from the metadata manifest ({meta[Column]}), or {from: ..., map: {...}}"
+    #: the ``map`` of the mapping form, (rendered text, value) pairs
+    mapping: tuple[tuple[str, str], ...] = ()
+
+    @classmethod
+    def from_path(cls, r: Reader, where: str, path: TagPath, origin: Origin, value: Node) -> Rule:
+        if r.shape(value) != "mapping" or isinstance(path.leaf, PrivateTag):
+            return super().from_path(r, where, path, origin, value)
+        fields = {k: v for k, _kn, v in r.mapping(value, where)}
+        if set(fields) != {"from", "map"}:
+            raise r.error(origin, f"{where}: a mapped value is written {{from: \"{{meta[Column]}}\", "
+                          "map: {A: X, \"*\": Y}}")
+        text = r.scalar(fields["from"], f"{where} from")
+        pairs = tuple((k, r.scalar(v, f"{where} map {k}")) for k, _kn, v in r.mapping(fields["map"], where))
+        if not pairs:
+            raise r.error(origin, f"{where}: map is empty")
+        try:
+            template = parse_template(text)
+        except ValueError as exc:
+            raise r.error(origin, f"{where}: {exc}") from None
+        rule = cls(path, origin, (template,), (text,), False, None, pairs)
+        vr = rule._declared_vr(r, where, path.leaf)
+        for k, v in pairs:
+            try:
+                for part in ([v] if vr in SINGLE_TEXT else v.split("\\")):
+                    convert_value(pick_vr(vr, [part]), part)
+            except ValueError as exc:
+                raise r.error(origin, f"{where}: map {k}: invalid for VR {vr}: {exc}") from None
+        return rule
+
+    def _render(self, tpl: Template, ctx: Context | None) -> str:
+        if not self.mapping:
+            return super()._render(tpl, ctx)
+        if ctx is None:
+            return self.mapping[0][1]
+        text = super()._render(tpl, ctx)
+        table = dict(self.mapping)
+        found = table.get(text, table.get("*"))
+        if found is not None:
+            return found
+        raise InputError(f"{self._row_where(ctx)}{self.where()}: {text!r} is not in the map "
+                         "(add \"*\": VALUE for any other value)")
+
+    def describe(self) -> str:
+        pairs = ", ".join(f"{quote(k)}: {quote(v)}" for k, v in self.mapping)
+        return (f"  {quote(str(self.target))}: {{from: {quote(self.texts[0])}, map: {{{pairs}}}}}  # {self.origin}"
+                if self.mapping else super().describe())
+
+    @classmethod
+    def describe_section(cls, lines: list[str]) -> list[str]:
+        return [f"{cls.action.value}:", *lines] if lines else []
+
+    @classmethod
+    def schema(cls, tag: Schema) -> Schema:
+        mapped = {"type": "object", "required": ["from", "map"], "additionalProperties": False, "properties": {
+            "from": {"type": "string"}, "map": {"additionalProperties": {"$ref": "#/definitions/scalar"}}}}
+        return {"description": cls.summary, "type": "object", "propertyNames": tag,
+                "additionalProperties": {"anyOf": [{"$ref": "#/definitions/value"}, mapped]}}
+
+
 #: the rule kinds by YAML key, in the order of the language's sections
 RULE_KINDS: dict[str, type[Rule]] = {
-    kind.action.value: kind for kind in (SetRule, DefaultRule, RemoveRule, BlankRule, KeepRule)
+    kind.action.value: kind
+    for kind in (SetRule, DefaultRule, RemoveRule, BlankRule, KeepRule, MetadataRule)
 }
 #: every word any kind takes
 WORDS = frozenset(w for kind in RULE_KINDS.values() for w in kind.words)
+

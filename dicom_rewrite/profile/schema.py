@@ -48,6 +48,10 @@ def _uids() -> dict[str, Any]:
             "study": mode, "series": mode,
             "instance": instance,
             "frame_of_reference": mode,
+            "study_key": {"type": "string", "description": "template: outputs with the same rendered key share "
+                          "a study (default: the Patient ID), e.g. '{meta[Patient ID]}-{meta[Follow-up #]}'"},
+            "series_key": {"type": "string", "description": "template: outputs of a study with the same "
+                           "rendered key share a series (default: one series per study)"},
         },
     }
 
@@ -60,8 +64,12 @@ def _pixel() -> dict[str, Any]:
             "transfer_syntax": {"enum": list(TRANSFER_SYNTAXES)},
             "sop_class": {"enum": [m.value for m in SopClassMode]},
             "spacing": {"anyOf": [{"enum": list(SPACING_MODES)},
-                                  {"type": "string", "pattern": r"^[0-9.eE+-]+\\[0-9.eE+-]+$"}],
-                        "description": "the template's pixel-matrix facts: auto, keep, drop, or 'ROW\\COLUMN' mm"},
+                                  {"type": "string", "pattern": r"^[0-9.eE+-]+\\[0-9.eE+-]+$"},
+                                  {"type": "string", "pattern": r"\{"}],
+                        "description": "the template's pixel-matrix facts: auto, keep, drop, or 'ROW\\COLUMN' mm "
+                                       "(a template such as '{meta[Spacing]}\\{meta[Spacing]}' for per-image values)"},
+            "spacing_size": {"type": "string", "description": "template 'ROWS\\COLUMNS' of the matrix a "
+                             "templated spacing was measured on; scaled to the output's"},
             "rescale": {"type": "string", "pattern": r"^[0-9.eE+-]+\\[0-9.eE+-]+$",
                         "description": "Modality LUT of gray pixels: 'SLOPE\\INTERCEPT', e.g. '1\\-1024'"},
         },

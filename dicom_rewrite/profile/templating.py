@@ -1,4 +1,6 @@
-"""Value templates: ``"ANON^{stem}"``, ``"{index:04d}"``, ``"{template.Modality}"``.
+"""Value templates: ``"ANON^{stem}"``, ``"{index:04d}"``, ``"{template.Modality}"``,
+``"{meta[Patient ID]}"`` (a column of the metadata manifest), ``"{parent}"``
+and ``"{path[-2]}"`` (components of the input's path).
 
 A template is parsed once, with :class:`string.Formatter`, into literal
 text and fields from a closed set of variables; rendering formats each
@@ -21,11 +23,54 @@ from dicom_rewrite.profile.model import Context
 from dicom_rewrite.profile.paths import suggest_keyword
 from dicom_rewrite.profile.vr import python_kind, tag_vr
 
-VARIABLES = ("stem", "name", "index", "date", "time")
+VARIABLES = ("stem", "name", "index", "date", "time", "parent")
 #: the variables whose value differs between the outputs of one batch
-PER_OUTPUT_VARIABLES = frozenset({"stem", "name", "index"})
+PER_OUTPUT_VARIABLES = frozenset({"stem", "name", "index", "parent"})
 _TEMPLATE_FIELD = re.compile(r"^template\.([A-Za-z][A-Za-z0-9]*)$")
-_SAMPLES = {"stem": "sample", "name": "sample.png", "date": "20000101", "time": "000000"}
+#: ``meta[Column Name]``: any column name but an empty one
+_META_FIELD = re.compile(r"^meta\[(.+)\]$", re.S)
+#: ``path[N]``: a component of the input's path relative to its input folder
+_PATH_FIELD = re.compile(r"^path\[(-?[0-9]{1,3})\]$")
+_SAMPLES = {"stem": "sample", "name": "sample.png", "date": "20000101", "time": "000000",
+            "parent": "folder"}
+
+
+class MetaValue(str):
+    """A manifest value: text, which formats as a number when the format
+    spec is numeric (``{meta[Patient Age]:03d}`` of ``58`` is ``058``)."""
+
+    __slots__ = ()
+
+    def __format__(self, spec: str) -> str:
+        try:
+            return str.__format__(self, spec)
+        except ValueError:
+            pass
+        text = self.strip()
+        for kind in (int, float):
+            try:
+                number = kind(text)
+            except ValueError:
+                continue
+            return format(number, spec)
+        raise ValueError(f"{str(self)!r} is not a number, for format {spec!r}")
+
+
+def meta_column(name: str) -> str | None:
+    """``Patient ID`` for the field ``meta[Patient ID]``, else None."""
+    m = _META_FIELD.match(name)
+    return m[1] if m else None
+
+
+def path_component(name: str) -> int | None:
+    """``-2`` for the field ``path[-2]``, else None."""
+    m = _PATH_FIELD.match(name)
+    return int(m[1]) if m else None
+
+
+def is_per_output(name: str) -> bool:
+    """Does the field's value differ between the outputs of one batch?"""
+    return name in PER_OUTPUT_VARIABLES or meta_column(name) is not None or path_component(name) is not None
 
 Piece: TypeAlias = tuple[str, str | None, str]  # (literal, field or None, spec)
 
@@ -102,13 +147,13 @@ def _piece(literal: str, name: str | None, spec: str | None, conversion: str | N
 
 
 def _check_variable(name: str) -> None:
-    if name in VARIABLES:
+    if name in VARIABLES or meta_column(name) is not None or path_component(name) is not None:
         return
     keyword = template_keyword(name)
     if keyword is None:
         raise ValueError(
             f"{{{name}}} is not a variable; use {{stem}}, {{name}}, {{index}}, "
-            "{date}, {time} or {template.Keyword}"
+            "{date}, {time}, {parent}, {path[N]}, {meta[Column]} or {template.Keyword}"
         )
     if keyword not in keyword_dict:
         raise ValueError(f"{{{name}}}: unknown keyword {keyword!r}{suggest_keyword(keyword)}")
@@ -119,6 +164,10 @@ def sample_value(name: str) -> Any:
     load time."""
     if name == "index":
         return 1
+    if meta_column(name) is not None:
+        return MetaValue("1")
+    if path_component(name) is not None:
+        return "part"
     keyword = template_keyword(name)
     if keyword is not None:
         return python_kind(tag_vr(int(keyword_dict[keyword])))()
@@ -135,6 +184,17 @@ def template_variables(ctx: Context, fields: Iterable[str]) -> dict[str, Any]:
     for name in fields:
         if name in VARIABLES:
             values[name] = getattr(ctx, name)  # date and time are formatted on demand
+            continue
+        column = meta_column(name)
+        if column is not None:
+            values[name] = MetaValue(ctx.meta.get(column, "") if ctx.meta is not None else "")
+            continue
+        n = path_component(name)
+        if n is not None:
+            if not -len(ctx.parts) <= n < len(ctx.parts):
+                raise ValueError(f"{{{name}}}: the input's path {'/'.join(ctx.parts)!r} has "
+                                 f"{len(ctx.parts)} component(s)")
+            values[name] = ctx.parts[n]
             continue
         keyword = template_keyword(name)
         if keyword is not None:
