@@ -3,9 +3,10 @@
 * ``profile check P.yaml``: validate and print the resolved profile (after
   ``extends``), each rule with the file and line it comes from;
 * ``profile schema``: print the JSON Schema of the language (for editors);
-* ``profile init --from REF.dcm [--out FILE]``: a starter profile for a
-  template, listing (as comments, never values) which of its attributes
-  ``identity: strip`` removes and which it keeps.
+* ``profile init --from REF.dcm [--metadata TABLE] [--out FILE]``: a
+  starter profile for a template (mapping the table's columns), listing
+  (as comments, never values) which of its attributes ``identity: strip``
+  removes and which it keeps.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     init = sub.add_parser("init", help="write a starter profile for a template")
     init.add_argument("--from", dest="template", required=True, metavar="REF.dcm",
                       help="the reference DICOM the profile is for")
+    init.add_argument("--metadata", metavar="TABLE",
+                      help="a manifest (.csv, .tsv, .json, .jsonl): map the columns it recognises")
     init.add_argument("--out", metavar="FILE", help="write here instead of stdout")
     init.add_argument("--force", action="store_true", help="overwrite FILE if it exists")
 
@@ -47,7 +50,12 @@ def run(args: argparse.Namespace) -> int:
     from dicom_rewrite.io.files import atomic_write
 
     template = Template.load(args.template)
-    text = prof.starter_profile(template.dataset, Path(args.template).name)
+    columns: tuple[str, ...] = ()
+    if args.metadata:
+        from dicom_rewrite.io.manifest import read_manifest
+
+        columns = read_manifest(args.metadata).columns
+    text = prof.starter_profile(template.dataset, Path(args.template).name, columns)
     if not args.out:
         print(text, end="")
         return EXIT_OK

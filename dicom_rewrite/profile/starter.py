@@ -92,9 +92,71 @@ class _Survey:
         return label if standard else f"{label} (replaced by a new UID)"
 
 
-def starter_profile(template: Dataset, name: str = "REF.dcm") -> str:
+def _norm(column: str) -> str:
+    return "".join(ch for ch in column.lower() if ch.isalnum())
+
+
+_SEX = '{{from: "{{meta[{c}]}}", map: {{M: M, F: F, Male: M, Female: F, "*": O}}}}'
+_VIEW = '{{from: "{{meta[{c}]}}", map: {{AP: AP, PA: PA, LL: LL, RL: RL, "*": ""}}}}'
+#: recognised columns (lower case, letters and digits only) -> (keyword, value template)
+_COLUMNS: dict[str, tuple[str, str]] = {
+    **dict.fromkeys(("patientid", "subjectid", "patient"), ("PatientID", '"{{meta[{c}]}}"')),
+    **dict.fromkeys(("patientage", "age"), ("PatientAge", '"{{meta[{c}]:03d}}Y"')),
+    **dict.fromkeys(("patientgender", "patientsex", "gender", "sex"), ("PatientSex", _SEX)),
+    **dict.fromkeys(("viewposition", "appa", "view"), ("ViewPosition", _VIEW)),
+    "studydate": ("StudyDate", '"{{meta[{c}]}}"'),
+    "accessionnumber": ("AccessionNumber", '"{{meta[{c}]}}"'),
+    **dict.fromkeys(("findinglabels", "findings", "labels"), ("ImageComments", '"{{meta[{c}]}}"')),
+}
+#: columns that say which images share a study
+_STUDY_COLUMNS = ("followup", "studyid", "study")
+
+
+def _metadata_lines(columns: tuple[str, ...]) -> tuple[list[str], list[str], list[str], set[str]]:
+    """The ``metadata:`` entries, ``uids`` and ``pixel`` lines for the
+    recognised ``columns``, and the keywords they set."""
+    entries: list[str] = []
+    done: set[str] = set()
+    for c in columns:
+        found = _COLUMNS.get(_norm(c))
+        if found is not None and found[0] not in done:
+            done.add(found[0])
+            entries.append(f"  {found[0]}: {found[1].format(c=c)}   # column {c!r}")
+    study = next((c for c in columns if _norm(c) in _STUDY_COLUMNS), None)
+    uids = [f'  study_key: "{{meta[{study}]}}"   # one study per patient and {study}'] if study else []
+    pixel: list[str] = []
+    norm = {_norm(c): c for c in columns}
+    if "originalimagepixelspacingx" in norm and "y" in norm:  # NIH's split "[x,y]" header
+        pixel.append(f'  spacing: "{{meta[{norm["y"]}]}}\\\\{{meta[{norm["originalimagepixelspacingx"]}]}}"')
+        if "originalimagewidth" in norm and "height" in norm:
+            pixel.append(f'  spacing_size: "{{meta[{norm["height"]}]}}\\\\{{meta[{norm["originalimagewidth"]}]}}"')
+    elif "pixelspacing" in norm:
+        pixel.append(f'  spacing: "{{meta[{norm["pixelspacing"]}]}}\\\\{{meta[{norm["pixelspacing"]}]}}"')
+    return entries, uids, pixel, done
+
+
+def _with_metadata(text: str, columns: tuple[str, ...]) -> str:
+    entries, uids, pixel, done = _metadata_lines(columns)
+    unused = [c for c in columns if not any(f"[{c}]" in e for e in [*entries, *uids, *pixel])]
+    lines = [ln for ln in text.splitlines() if not any(ln.startswith(f"  {kw}:") for kw in done)]
+    out: list[str] = []
+    for ln in lines:
+        out.append(ln)
+        if ln == "uids:":
+            out += uids
+        elif ln.startswith("  sop_class:"):
+            out += pixel
+    out += ["metadata:   # values from the manifest's row of each image (docs/metadata.md)", *entries]
+    if unused:
+        out.append("  # other columns: " + ", ".join(f"{{meta[{c}]}}" for c in unused))
+    return "\n".join(out) + "\n"
+
+
+def starter_profile(template: Dataset, name: str = "REF.dcm", columns: tuple[str, ...] = ()) -> str:
     """A starter profile for ``template``: which of its attributes identity
-    strip removes and which it keeps, as comments (never their values)."""
+    strip removes and which it keeps, as comments (never their values);
+    with a manifest's ``columns``, a ``metadata:`` block mapping those it
+    recognises (patient, age, sex, view, study, spacing)."""
     survey = _Survey()
     survey.walk(template, "")
     removed = sorted(set(survey.removed), key=survey.removed.index)
@@ -117,4 +179,5 @@ def starter_profile(template: Dataset, name: str = "REF.dcm") -> str:
         out += ["#", "# private elements (removed unless kept with keep: [private] or "
                 '(gggg,"Creator",ee)):']
         out += [f'#   ({g:04X},"{c}",..): {n} element(s)' for (g, c), n in sorted(survey.private.items())]
-    return "\n".join(out) + "\n" + _PROFILE
+    text = "\n".join(out) + "\n" + _PROFILE
+    return _with_metadata(text, columns) if columns else text
