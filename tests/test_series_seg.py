@@ -198,6 +198,11 @@ def test_the_documented_segments_file_and_commands_run(source, tmp_path, monkeyp
     for line in commands.strip().splitlines():
         assert main([*shlex.split(line)[1:], "--no-fsync"]) == 0, line
     assert sorted(p.name for p in (tmp_path / "seg").iterdir()) == ["labels_seg.dcm", "prob_seg.dcm"]
+    np.save(tmp_path / "mask.npy", (_labels() == 1).astype(np.uint8))
+    (python,) = _doc_blocks("python", heading)
+    exec(compile(python, "docs/series.md", "exec"), {})
+    assert len(list((tmp_path / "mask_dcm").glob("*.dcm"))) == SHAPE[0]
+    assert len(list((tmp_path / "seg").glob("labels_seg*.dcm"))) == 2  # a second run: a new name
     ds = pydicom.dcmread(tmp_path / "seg" / "labels_seg.dcm")
     assert [s.SegmentLabel for s in ds.SegmentSequence] == ["liver lesion", "cyst"]
     got = _read_back(tmp_path / "seg" / "prob_seg.dcm", files, 1)
