@@ -83,7 +83,6 @@ _CLOCK_ATTRS = (
 _UID_TAGS = {kw: BaseTag(iod.tag(kw)) for kw in
              ("StudyInstanceUID", "SeriesInstanceUID", "FrameOfReferenceUID", "SOPInstanceUID")}
 _INSTANCE_NUMBER = BaseTag(0x00200013)  # (0020,0013) Instance Number
-_SERIES_NUMBER = BaseTag(0x00200011)  # (0020,0011) Series Number
 _PATIENT_ID = BaseTag(0x00100020)  # (0010,0020) Patient ID
 _LOSSY_RATIO = BaseTag(0x00282112)  # (0028,2112) Lossy Image Compression Ratio
 _CLOCK_TAGS = tuple((BaseTag(iod.tag(d)), BaseTag(iod.tag(t))) for d, t in _CLOCK_ATTRS)
@@ -218,7 +217,7 @@ class Converter:
         px = profile.pixel
         self._spacing = ImageSpacing(px.spacing, px.spacing_size) if px.spacing_template else None
         self._read_after = _READ_AFTER_PROFILE | (
-            {int(_SERIES_NUMBER)} if self.placement.series_key is not None else set())
+            {0x00200011} if self.placement.series_key is not None else set())  # (0020,0011) Series Number
 
     def _scrubbed_base(self) -> tuple[Dataset, list[Change]]:
         ds = copy.deepcopy(self.template.dataset)
@@ -246,9 +245,8 @@ class Converter:
                 meta: Mapping[str, str] | None = None, parts: tuple[str, ...] = (),
                 parent: str = "") -> Context:
         """What the profile's value templates see for one output."""
-        return Context(stem=stem, name=name or stem, index=index, started=self.started,
-                       template=self.template.dataset, meta=meta, parts=parts or (name or stem,),
-                       parent=parent)
+        return Context(stem, name or stem, index, self.started, self.template.dataset, meta,
+                       parts or (name or stem,), parent)
 
     def convert(self, raster: Raster, *, index: int = 1, stem: str = "image",
                 name: str = "", adjust: Adjust | None = None, ctx: Context | None = None) -> Output:
@@ -258,8 +256,7 @@ class Converter:
         attributes are set and before the profile applies: the hook through
         which commands add their own attributes (slice geometry, rescale,
         derivation references). It returns a list of :class:`Change`.
-        ``ctx``: the input's :meth:`context` (its metadata row and path), if
-        more than ``index``, ``stem`` and ``name``."""
+        ``ctx``: the input's :meth:`context` (its metadata row and path)."""
         raster = self._rescaled(raster)
         plan = self._plan(raster)
         kind = self._kind(raster, plan)
@@ -270,9 +267,8 @@ class Converter:
         set_pixel_values(ds, raster, plan)
         for tag, vr, text in [*self._instance_values(raster, index), *self._spacing_values(kind, ctx)]:
             ds.add(DataElement(tag, vr, text))
-        if kind.spacing_tags and self._spacing is not None and not self._spacing.known(ctx):
-            for tag in kind.spacing_tags:  # no row: not known (the IOD completion says so)
-                del ds[tag]
+        for tag in kind.spacing_tags if self._spacing is not None and not self._spacing.known(ctx) else ():
+            del ds[tag]  # no row: not known (the IOD completion says so)
         if adjust is not None:
             changes += adjust(ds, plan)
         profile_changes = self.profile.apply(ds, ctx)
@@ -327,10 +323,9 @@ class Converter:
         not fit it (then it is built the ordinary way)."""
         if adjust is None:
             encoded = self._per_output_elements(kind, found, plan, [], ctx, writer, None)
-            patient = found.scope
-            if _PATIENT_ID in found.caller_tags and _PATIENT_ID in self._scratch:
-                patient = str(self._scratch[_PATIENT_ID].value or "")
-            place = self.placement.place(patient, ctx)
+            per_output = _PATIENT_ID in found.caller_tags and _PATIENT_ID in self._scratch
+            place = self.placement.place(str(self._scratch[_PATIENT_ID].value or "") if per_output
+                                         else found.scope, ctx)
             arr, vr, values = self._varying(raster, plan, place.instance_number, ctx, kind)
         else:
             arr, vr, values = self._varying(raster, plan, ctx.index, ctx, kind)
@@ -346,8 +341,8 @@ class Converter:
             by_tag = {t: text for t, _vr, text in placed}
             uids = (by_tag.get(_UID_TAGS["StudyInstanceUID"], found.study_series[0]),
                     by_tag.get(_UID_TAGS["SeriesInstanceUID"], found.study_series[1]), uid)
-            return Rendered(found.fill(uid, arr, vr, values, encoded), plan,
-                            [*raster.notes, *found.notes], None, uids)
+            return Rendered(found.fill(uid, arr, vr, values, encoded), plan, [*raster.notes, *found.notes],
+                            None, uids)
         # a stamp's first fill is checked against the ordinary path
         out = self.convert(raster, index=ctx.index, stem=ctx.stem, name=ctx.name, adjust=adjust, ctx=ctx)
         data = writer.encode(out.dataset)
@@ -422,19 +417,14 @@ class Converter:
         """What differs between outputs of one kind (:data:`stamp.VARYING`)
         but the SOP Instance UID and the UIDs of the output's place, computed
         by the functions :meth:`convert` uses: the stored pixels, their VR and
-        the other varying elements as ``(tag, VR, text)`` (the spacing
-        rendered per output last)."""
+        the other varying elements (and spacing) as ``(tag, VR, text)``."""
         arr, vr = pixel_payload(raster, plan)
         spacing = self._spacing_values(kind, ctx) if kind is not None and ctx is not None else []
         return arr, vr, [*window_values(arr, raster, plan), *self._instance_values(raster, number),
                          *spacing]
 
     def _spacing_values(self, kind: _Kind, ctx: Context) -> list[tuple[int, str, str]]:
-        if self._spacing is None or not kind.spacing_tags:
-            return []
-        return self._spacing.values(kind.spacing_tags, ctx, (int(kind.prototype.Rows),
-                                                            int(kind.prototype.Columns)))
-
+        return self._spacing.values(kind.spacing_tags, ctx, kind.prototype) if self._spacing else []
     # ------------------------------------------------------------- stages
     def _kind(self, raster: Raster, plan: PixelPlan) -> _Kind:
         """What the batch keeps for this kind of raster (plan, shape, dtype,
@@ -552,25 +542,16 @@ class Converter:
 
     def _set_uids(self, ds: Dataset, set_by_profile: set[int],
                   ctx: Context) -> tuple[Place, frozenset[int]]:
-        """The UIDs of the output's place (scoped by its Patient ID and the
-        study and series keys), and with keys its Instance Number in its
-        series and Series Number in its study (PS3.3 C.7.3.1, C.7.6.1); a
-        value the profile set is left alone. Returns the place and the
-        tags set from it."""
+        """The UIDs, numbers (:meth:`Placement.apply`) and SOP Instance UID of
+        the output's place; returns it and the tags set from it."""
         place = self.placement.place(str(ds.get("PatientID", "") or ""), ctx)
-        tags = {int(_UID_TAGS[kw]) for _level, kw in UID_LEVELS if _UID_TAGS[kw] not in set_by_profile and (
-            kw != "FrameOfReferenceUID" or kw in self.template.dataset
-            or "frame-of-reference" in self._modules(ds, ds.SOPClassUID))}
-        if place.series_number is not None and _SERIES_NUMBER not in set_by_profile:
-            tags.add(_SERIES_NUMBER)
-        for placed, vr, text in self.placement.values(place, tags):
-            ds.add(DataElement(placed, vr, text))
-        if self.placement.keyed and _INSTANCE_NUMBER not in set_by_profile:
-            ds.add(DataElement(_INSTANCE_NUMBER, "IS", str(place.instance_number)))
+        frame_of_reference = ("FrameOfReferenceUID" in self.template.dataset
+                              or "frame-of-reference" in self._modules(ds, ds.SOPClassUID))
+        tags = self.placement.apply(ds, place, set_by_profile, frame_of_reference)
         if _UID_TAGS["SOPInstanceUID"] not in set_by_profile:
             ds.add(DataElement(_UID_TAGS["SOPInstanceUID"], "UI",
                                self._instance_uid(place.patient, ctx.name, ctx.index)))
-        return place, frozenset(tags)
+        return place, tags
 
     def _instance_uid(self, scope: str, name: str, index: int) -> UID:
         """The SOP Instance UID of one output (``scope``: its Patient ID)."""

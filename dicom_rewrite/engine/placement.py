@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass
 
+from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 
 from dicom_rewrite.core.uids import UidMap
@@ -30,6 +31,7 @@ from dicom_rewrite.profile.templating import Template, meta_column, parse_templa
 Value = tuple[int, str, str]
 
 SERIES_NUMBER = 0x00200011  # (0020,0011) Series Number
+INSTANCE_NUMBER = 0x00200013  # (0020,0013) Instance Number
 #: the UID levels a place decides: (level, tag)
 UID_LEVEL_TAGS = (("study", 0x0020000D), ("series", 0x0020000E), ("frame_of_reference", 0x00200052))
 _KEYWORDS = {0x0020000D: "StudyInstanceUID", 0x0020000E: "SeriesInstanceUID",
@@ -104,6 +106,22 @@ class Placement:
         self._last = (me, found)
         return found
 
+    def apply(self, ds: Dataset, place: Place, set_by_profile: Collection[int],
+              frame_of_reference: bool) -> frozenset[int]:
+        """Set the place's UIDs (Frame of Reference: where the output has
+        the module), and with keys its Series Number in its study and
+        Instance Number in its series (PS3.3 C.7.3.1, C.7.6.1); a value the
+        profile set is left alone. Returns the tags set but Instance Number."""
+        tags = {tag for level, tag in UID_LEVEL_TAGS if tag not in set_by_profile
+                and (level != "frame_of_reference" or frame_of_reference)}
+        if place.series_number is not None and SERIES_NUMBER not in set_by_profile:
+            tags.add(SERIES_NUMBER)
+        for tag, vr, text in self.values(place, tags):
+            ds.add(DataElement(tag, vr, text))
+        if self.keyed and INSTANCE_NUMBER not in set_by_profile:
+            ds.add(DataElement(INSTANCE_NUMBER, "IS", str(place.instance_number)))
+        return frozenset(tags)
+
     def values(self, place: Place, tags: Collection[int]) -> list[Value]:
         """The elements of ``tags`` set from the place: Study, Series and
         Frame of Reference UID, Series Number."""
@@ -136,10 +154,11 @@ class ImageSpacing:
         fields = [*self.spacing.fields, *(self.size.fields if self.size else ())]
         return ctx.meta is not None or not any(meta_column(f) for f in fields)
 
-    def values(self, tags: Collection[int], ctx: Context, shape: tuple[int, int]) -> list[Value]:
-        """The spacing elements ``tags`` of one output of ``shape`` (rows, columns)."""
+    def values(self, tags: Collection[int], ctx: Context, prototype: Dataset) -> list[Value]:
+        """The spacing elements ``tags`` of one output (its matrix: ``prototype``'s)."""
         if not tags or not self.known(ctx):
             return []
+        shape = (int(prototype.Rows), int(prototype.Columns))
         row, col = self._pair(self.spacing, ctx, "pixel.spacing")
         if self.size is not None:
             rows, cols = self._pair(self.size, ctx, "pixel.spacing_size")
