@@ -295,7 +295,8 @@ def test_export_matches_dcmtk(tmp_path, fid, src):
         theirs = np.asarray(im)
     assert mine.shape == theirs.shape, f"shape {mine.shape} != dcmtk {theirs.shape}"
     diff = np.abs(mine.astype(int) - theirs.astype(int))
-    tolerance = 3 if ts in LOSSY and not gray else 1
+    # lossy streams: IDCT implementations differ by a unit (ISO 10918-2), a window can double it
+    tolerance = (2 if gray else 3) if ts in LOSSY else 1
     assert diff.max() <= tolerance, f"max abs difference {diff.max()} (mean {diff.mean():.3f})"
 
 
