@@ -27,7 +27,14 @@ from dicom_rewrite.engine.template import Template, as_profile, as_template
 from dicom_rewrite.errors import InputError, UsageError, one_line
 from dicom_rewrite.io import jpeg
 from dicom_rewrite.io.files import sanitise_component
-from dicom_rewrite.io.images import Raster, from_array, is_image_file, iter_pages, read_image
+from dicom_rewrite.io.images import (
+    Raster,
+    from_array,
+    is_image_file,
+    iter_pages,
+    read_image,
+    stack,
+)
 from dicom_rewrite.profile import Profile
 
 TemplateLike = str | Path | Dataset | Template
@@ -102,11 +109,23 @@ class _Pages:
     1, 2, ... over the whole batch (``{index}`` in profiles)."""
 
     def __init__(self, keep_tree: bool, keep_color: bool = False,
-                 keep_jpeg: jpeg.Keep | None = None) -> None:
+                 keep_jpeg: jpeg.Keep | None = None, multiframe: str | None = None,
+                 frame_time: float | None = None) -> None:
         self.keep_tree = keep_tree
         self.keep_color = keep_color
         self.keep_jpeg = keep_jpeg
+        self.multiframe = multiframe
+        self.frame_time = frame_time
         self.index = 0
+
+    def rasters(self, path: Path) -> Iterator[Raster]:
+        """The pages of one file; with ``multiframe="pages"``, a multi-page
+        file's pages as one multi-frame raster (:func:`stack`)."""
+        found = iter_pages(path, keep_color=self.keep_color, keep_jpeg=self.keep_jpeg)
+        if self.multiframe != "pages":
+            return found
+        pages = list(found)
+        return iter([stack(pages, self.frame_time)] if len(pages) > 1 else pages)
 
     def make(self, source: Source, make: Callable[[Raster, int, Path], _T]) -> Iterator[tuple[_T, str]]:
         """Each page's output and name, one page decoded at a time."""
@@ -115,7 +134,7 @@ class _Pages:
             raise InputError(f"{path}: no such file")
         folder = source.folder if self.keep_tree else PurePath(".")
         prefix = "".join(f"{sanitise_component(part, '_')}/" for part in folder.parts)
-        for raster in iter_pages(path, keep_color=self.keep_color, keep_jpeg=self.keep_jpeg):
+        for raster in self.rasters(path):
             self.index += 1
             stem = path.stem if raster.pages == 1 else f"{path.stem}_p{raster.page + 1:04d}"
             yield make(raster, self.index, path), f"{prefix}{sanitise_component(stem, 'image')}.dcm"
@@ -187,6 +206,8 @@ def convert_files(
     metadata: MetadataLike = None,
     metadata_key: str | None = None,
     metadata_optional: bool = False,
+    multiframe: str | None = None,
+    frame_time: float | None = None,
 ) -> Iterator[dict[str, Any]]:
     """Convert and write: yields one report entry per input.
 
@@ -210,7 +231,11 @@ def convert_files(
     ``encoding``: quality / NEAR / ratio of a lossy ``transfer_syntax``;
     with ``jpeg-baseline``/``jpeg-extended`` a JPEG input DICOM can hold is
     stored as its own bitstream, others are encoded (``passthrough_only``:
-    refused instead).
+    refused instead). ``multiframe``: ``"pages"``, each multi-page file
+    (TIFF, GIF) is one multi-frame instance; ``"batch"``, all inputs' pages
+    are one instance, ``OUT/multiframe.dcm``, in input order (an input whose
+    frames differ in size or kind from the first is that input's error);
+    ``frame_time`` (ms) sets Frame Time instead of GIF durations.
 
     ``metadata``: a manifest (CSV, TSV, JSON list, JSON Lines; path or
     :class:`~dicom_rewrite.io.manifest.Manifest`) whose rows the profile
@@ -219,6 +244,8 @@ def convert_files(
     inputs). Every input needs a row and every row an input, unless
     ``metadata_optional``. A manifest that does not fit raises
     :class:`~dicom_rewrite.errors.ManifestError` before anything is written."""
+    if multiframe not in (None, "pages", "batch"):
+        raise UsageError(f"--multiframe {multiframe}: choose pages or batch")
     sinks: list[Sink] = list(send_to)
     folder = FolderSink(out_dir, overwrite=overwrite, durable=durable) if out_dir is not None else None
     if folder is not None:
@@ -230,7 +257,14 @@ def convert_files(
     conv = Converter(as_template(template), prof, transfer_syntax=transfer_syntax,
                      started=started, encoding=encoding, passthrough_only=passthrough_only)
     sources, meta = _with_metadata(inputs, prof, metadata, metadata_key, metadata_optional)
-    pages = _Pages(keep_tree, keep_color, conv.keep_jpeg)
+    pages = _Pages(keep_tree, keep_color, conv.keep_jpeg, multiframe, frame_time)
+    if multiframe == "batch":
+        try:
+            yield from (e.as_dict() for e in _one_instance(sources, conv, writer, pages, folder, sinks))
+        finally:
+            for sink in sinks:
+                sink.close()
+        return
 
     def make(source: Source) -> ReportEntry:
         entry = ReportEntry(str(source.path))
@@ -258,6 +292,45 @@ def convert_files(
     finally:
         for sink in sinks:
             sink.close()
+
+
+def _one_instance(sources: Iterable[Source], conv: Converter, writer: DatasetWriter,
+                  pages: _Pages, folder: FolderSink | None,
+                  sinks: Sequence[Sink]) -> list[ReportEntry]:
+    """``--multiframe batch``: every input's pages, in input order, as the
+    frames of one instance; each input's entry names that one output."""
+    frames: list[Raster] = []
+
+    def make(source: Source) -> ReportEntry:
+        if not source.path.is_file():
+            raise InputError(f"{source.path}: no such file")
+        found = list(pages.rasters(source.path))
+        stack([*frames[:1], *found])  # the same size and kind as the first frame, or this input fails
+        frames.extend(found)
+        return ReportEntry(str(source.path))
+
+    entries = list(run_batch(sources, make))
+    done = [e for e in entries if e.status == "ok"]
+    if not frames or not done:
+        return entries
+    raster = stack(frames, pages.frame_time) if len(frames) > 1 else frames[0]
+    first = Source(Path(raster.source), PurePath("."))
+    made = ReportEntry(raster.source)
+    summary = _Summary()
+    try:
+        out = conv.render(raster, writer, index=1, stem="multiframe", name="multiframe")
+    except InputError as exc:
+        for entry in done:
+            entry.fail(one_line(exc))
+        return entries
+    summary.add(out)
+    _deliver(made, first, out, "multiframe.dcm", folder, sinks)
+    summary.describe(made, len(made.outputs))
+    made.fields["frames"] = len(frames)
+    for entry in done:
+        entry.outputs, entry.error, entry.status = list(made.outputs), made.error, made.status
+        entry.fields.update(made.fields)
+    return entries
 
 
 def _deliver(entry: ReportEntry, source: Source, out: Rendered, name: str,

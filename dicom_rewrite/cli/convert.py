@@ -40,6 +40,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--passthrough-only", action="store_true",
                    help="with jpeg-baseline/jpeg-extended: refuse inputs that would need "
                         "(re-)encoding (progressive, CMYK, EXIF-rotated JPEG, non-JPEG)")
+    p.add_argument("--multiframe", nargs="?", const="pages", choices=("pages", "batch"),
+                   help="one multi-frame instance per multi-page file (pages, the default), "
+                        "or of all inputs in order (batch)")
+    p.add_argument("--frame-time", type=float, metavar="MS",
+                   help="with --multiframe: Frame Time in ms (default: GIF durations; none: pages)")
     p.add_argument("--keep-tree", action="store_true",
                    help="images found in a folder go to the same sub-folder of --out")
     p.add_argument("--overwrite", action="store_true",
@@ -70,7 +75,8 @@ def run(args: argparse.Namespace) -> int:
                                 transfer_syntax=args.transfer_syntax, overwrite=args.overwrite,
                                 keep_tree=args.keep_tree, durable=args.durable, send_to=send_sinks(args),
                                 keep_color=args.keep_color, encoding=_encoding(args),
-                                passthrough_only=args.passthrough_only, **metadata_options(args))
+                                passthrough_only=args.passthrough_only, multiframe=args.multiframe,
+                                frame_time=args.frame_time, **metadata_options(args))
     entries = collect(results, args.report, total=len(files), desc="convert")
     return summarise(entries)
 

@@ -138,6 +138,16 @@ PIXEL_RULES: dict[str, PixelRules] = {
     _uid.UltrasoundImageStorage: PixelRules((8,), True, False, modality="US"),
     # PS3.3 C.8.6.2: SC: any photometric interpretation, 8 or 16 bits
     _uid.SecondaryCaptureImageStorage: PixelRules((8, 16), True, True, modality="OT"),
+    # PS3.3 A.8.2-A.8.5, C.8.6.3: Multi-frame SC: Grayscale Byte (8 bits
+    # stored), Grayscale Word (16 allocated, 9-16 stored), True Color
+    # and for gray, identity Rescale (Type US) and Presentation LUT Shape Type 1
+    _uid.MultiFrameGrayscaleByteSecondaryCaptureImageStorage: PixelRules(
+        (8,), False, False, 8, "required", "US", True),
+    _uid.MultiFrameGrayscaleWordSecondaryCaptureImageStorage: PixelRules(
+        (16,), False, False, 9, "required", "US", True),
+    _uid.MultiFrameTrueColorSecondaryCaptureImageStorage: PixelRules((), True, False),
+    # PS3.3 C.8.5.6.1: US Multi-frame: as US
+    _uid.UltrasoundMultiFrameImageStorage: PixelRules((8,), True, False, modality="US"),
     # PS3.3 C.8.12.1.1: VL: MONOCHROME2 or RGB/YBR, 8 bits
     _uid.VLPhotographicImageStorage: PixelRules((8,), True, False, modality="XC"),
 }

@@ -433,7 +433,8 @@ class Converter:
         does not depend on the pixel values or the output's index. Built once
         per kind; the :data:`KINDS_KEPT` most recently used kinds are kept."""
         key = (plan, raster.array.shape, raster.array.dtype.str, raster.photometric,
-               raster.bits_stored, raster.rescale, raster.lossy_method, raster.encoded is None)
+               raster.bits_stored, raster.rescale, raster.lossy_method, raster.encoded is None,
+               raster.frame_times)
         hit = self._kinds.get(key)
         if hit is not None:
             self._kinds.move_to_end(key)
@@ -452,7 +453,7 @@ class Converter:
                 f"{raster.bits}-bit pixels stored as {plan.bits_allocated}-bit "
                 f"({plan.sop_class.name} requires it), values unchanged"
             )
-        rows, columns = raster.array.shape[:2]
+        rows, columns = raster.rows_columns
         notes += lend_matrix_facts(ds, self.template.dataset, (rows, columns), self.profile.pixel,
                                    self.profile.keep_tags)
         spacing_tags: tuple[int, ...] = ()
@@ -488,7 +489,7 @@ class Converter:
         on what it depends on (a refusal is not kept: it names its file)."""
         a = raster.array
         key = (a.shape, a.dtype.str, raster.photometric, raster.bits_stored,
-               raster.encoded is None)
+               raster.encoded is None, raster.frame_times is None)
         plan = self._plans.get(key)
         if plan is None:
             plan = plan_pixels(self.template.sop_class, raster, self.profile.pixel.sop_class.value)

@@ -40,7 +40,7 @@ def plan_pixels(template_class: str, raster: Raster, mode: str = "auto") -> Pixe
     and otherwise switches to Secondary Capture; ``keep`` refuses to switch;
     ``secondary-capture`` always writes Secondary Capture.
     """
-    rows, cols = raster.array.shape[:2]
+    rows, cols = raster.rows_columns
     if not (0 < rows <= 0xFFFF and 0 < cols <= 0xFFFF):
         # PS3.3 C.7.6.3.1: (0028,0010) Rows and (0028,0011) Columns are US
         raise PixelDataError(
@@ -49,9 +49,10 @@ def plan_pixels(template_class: str, raster: Raster, mode: str = "auto") -> Pixe
         )
     tclass = UID(str(template_class))
     kind = f"{raster.samples}-sample {raster.bits}-bit{' signed' if raster.signed else ''}"
-    target = tclass if mode != "secondary-capture" else iod.SECONDARY_CAPTURE
+    target, reason = _first_choice(tclass, raster, mode)
     ok, bits = _fits(target, raster)
-    reason = "the profile asks for pixel.sop_class: secondary-capture" if target != tclass else ""
+    if target != tclass and mode == "keep":
+        raise PixelDataError(f"{raster.source}: {reason}, and the profile says pixel.sop_class: keep")
     if not ok:
         name = tclass.name if tclass.is_valid else str(tclass)
         what = f"{kind} {raster.photometric} pixels"
@@ -63,7 +64,7 @@ def plan_pixels(template_class: str, raster: Raster, mode: str = "auto") -> Pixe
                 f"{name} and the profile says pixel.sop_class: keep"
             )
         reason = f"{what} do not fit {name}"
-        target = iod.SECONDARY_CAPTURE
+        target = _secondary_capture(raster)
         ok, bits = _fits(target, raster)
         if not ok:  # pragma: no cover - SC accepts every raster we produce
             raise PixelDataError(f"{raster.source}: {kind} pixels cannot be stored")
@@ -77,10 +78,46 @@ def plan_pixels(template_class: str, raster: Raster, mode: str = "auto") -> Pixe
     )
 
 
+#: single-frame classes whose IOD has a multi-frame sibling for frames shown
+#: in time (PS3.3 A.6: US Multi-frame)
+_MULTIFRAME_SIBLING = {UID("1.2.840.10008.5.1.4.1.1.6.1"): UID("1.2.840.10008.5.1.4.1.1.3.1")}
+
+#: classes whose IOD holds several frames with the Multi-frame module only
+#: (no functional groups to fill): US Multi-frame, Multi-frame SC (PS3.3 A.7, A.8.2-A.8.5)
+_MULTIFRAME = frozenset({UID("1.2.840.10008.5.1.4.1.1.3.1"), *(
+    UID(f"1.2.840.10008.5.1.4.1.1.7.{n}") for n in (2, 3, 4))})
+
+
+def _first_choice(tclass: UID, raster: Raster, mode: str) -> tuple[UID, str]:
+    """The class to try first, and why when it is not the template's."""
+    if mode == "secondary-capture":
+        return _secondary_capture(raster), "the profile asks for pixel.sop_class: secondary-capture"
+    if not raster.frames or tclass in _MULTIFRAME:
+        return tclass, ""
+    name = tclass.name if tclass.is_valid else str(tclass)
+    sibling = _MULTIFRAME_SIBLING.get(tclass)
+    if sibling is not None and raster.frame_times:
+        return sibling, f"{raster.frames} frames in time: the multi-frame sibling of {name}"
+    return _secondary_capture(raster), f"{raster.frames} frames in one instance, and {name} is single-frame"
+
+
+def _secondary_capture(raster: Raster) -> UID:
+    """Secondary Capture for one image; for frames, the Multi-frame SC class
+    of their kind (PS3.3 A.8.2 Grayscale Byte, A.8.3 Word, A.8.5 True Color)."""
+    if not raster.frames:
+        return UID(iod.SECONDARY_CAPTURE)
+    if raster.samples == 3:
+        return UID("1.2.840.10008.5.1.4.1.1.7.4")
+    return UID("1.2.840.10008.5.1.4.1.1.7.2" if raster.bits == 8 else "1.2.840.10008.5.1.4.1.1.7.3")
+
+
 def _fits(sop_class: UID, raster: Raster) -> tuple[bool, int]:
     """:func:`iod.fits`; a JPEG bitstream kept as is fits only without
-    widening (PS3.5 8.2.1: Bits Allocated 8 for an 8-bit stream, 16 for 12)."""
+    widening (PS3.5 8.2.1: Bits Allocated 8 for an 8-bit stream, 16 for 12),
+    and frames only a multi-frame class (one image: a single-frame class)."""
     ok, bits = iod.fits(sop_class, samples=raster.samples, bits=raster.bits, signed=raster.signed)
+    # one image goes to a single-frame class; frames go to a multi-frame one
+    ok = ok and (sop_class in _MULTIFRAME) == bool(raster.frames)
     return ok and (raster.encoded is None or bits == raster.bits), bits
 
 
@@ -119,6 +156,8 @@ def apply_pixel_module(ds: Dataset, raster: Raster, plan: PixelPlan) -> None:
     native = plan.photometric if raster.encoded is None or raster.samples == 1 else "RGB"
     ds.set_pixel_data(arr, native, plan.bits_stored, generate_instance_uid=False)
     ds.PhotometricInterpretation = plan.photometric
+    if raster.frames:
+        _frame_pointers(ds, raster)
     if raster.samples != 1:
         return
     rules = plan.rules
@@ -131,6 +170,26 @@ def apply_pixel_module(ds: Dataset, raster: Raster, plan: PixelPlan) -> None:
             ds.RescaleType = rules.rescale_type
     if rules.presentation_lut:
         ds.PresentationLUTShape = "INVERSE" if plan.photometric == "MONOCHROME1" else "IDENTITY"
+
+
+def _frame_pointers(ds: Dataset, raster: Raster) -> None:
+    """PS3.3 C.7.6.6 Multi-frame and C.7.6.5 Cine: what steps from frame to
+    frame. Frames shown in time: (0018,1063) Frame Time when equal, else
+    (0018,1065) Frame Time Vector (the increment before each frame, 0 first:
+    C.7.6.5.1.2), and (0018,0040) Cine Rate; pages (no times): (0018,2001)
+    Page Number Vector (C.8.6.3)."""
+    times = raster.frame_times
+    if times:
+        if len(set(times)) == 1:
+            ds.FrameTime = f"{times[0]:g}"
+            ds.FrameIncrementPointer = 0x00181063
+        else:
+            ds.FrameTimeVector = ["0", *(f"{t:g}" for t in times[:-1])]
+            ds.FrameIncrementPointer = 0x00181065
+        ds.CineRate = max(1, round(1000 * len(times) / max(sum(times), 1)))
+    else:
+        ds.PageNumberVector = list(range(1, raster.frames + 1))
+        ds.FrameIncrementPointer = 0x00182001
 
 
 def _rescale(raster: Raster, plan: PixelPlan) -> tuple[float, float]:
@@ -180,11 +239,11 @@ def set_pixel_values(ds: Dataset, raster: Raster, plan: PixelPlan) -> None:
     pixel module :func:`apply_pixel_module` wrote for a raster of the same
     kind (same plan, shape and dtype)."""
     arr, vr = pixel_payload(raster, plan)
-    if (int(ds.Rows), int(ds.Columns)) != arr.shape[:2]:
+    if (int(ds.Rows), int(ds.Columns)) != raster.rows_columns:
         raise PixelDataError(f"{raster.source}: shape {arr.shape} does not match the pixel module")
     if raster.encoded is not None:
-        # PS3.5 A.4: encapsulated, one fragment holding the JPEG stream as is
-        ds.add(DataElement(_PIXEL_DATA, "OB", encapsulate([raster.encoded])))
+        # PS3.5 A.4: encapsulated, one fragment per frame holding its JPEG stream as is
+        ds.add(DataElement(_PIXEL_DATA, "OB", encapsulate(list(raster.encoded))))
     else:
         data = arr.tobytes()
         # PS3.5 8.1.1: Pixel Data has even length

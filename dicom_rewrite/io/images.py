@@ -72,13 +72,24 @@ class Raster:
     #: (slope, intercept) of the Modality LUT the stored values need, when
     #: the source says so (a png16 export); None: identity
     rescale: tuple[float, float] | None = None
-    #: the JPEG stream stored as is (``--transfer-syntax jpeg-baseline``):
-    #: ``array`` is its decode and ``photometric`` the stream's colour space
-    encoded: bytes | None = None
+    #: the JPEG streams stored as they are, one per frame (``--transfer-syntax
+    #: jpeg-baseline``): ``array`` is their decode and ``photometric`` the
+    #: streams' colour space
+    encoded: tuple[bytes, ...] | None = None
+    #: 0: one image; n >= 1: ``array`` holds n frames on a leading axis (:func:`stack`)
+    frames: int = 0
+    #: ms this page is shown (an animated GIF's duration); for a stack, each frame's
+    frame_times: tuple[float, ...] | None = None
 
     @property
     def samples(self) -> int:
-        return 3 if self.array.ndim == 3 else 1
+        return 3 if self.array.ndim - (self.frames > 0) == 3 else 1
+
+    @property
+    def rows_columns(self) -> tuple[int, int]:
+        """(Rows, Columns) of one frame."""
+        shape = self.array.shape[self.frames > 0:]
+        return int(shape[0]), int(shape[1])
 
     @property
     def signed(self) -> bool:
@@ -300,6 +311,9 @@ def iter_pages(path: str | Path, *, keep_color: bool = False,
                         raw = frame.width * frame.height * len(frame.getbands())
                         ratio = round(raw / max(p.stat().st_size, 1), 2)
                     raster = _frame_to_raster(frame, source, i, pages, lossy, ratio, keep_color)
+                    if pages > 1 and frame.info.get("duration"):
+                        raster = dataclasses.replace(
+                            raster, frame_times=(float(frame.info["duration"]),))
                     yield dataclasses.replace(raster, notes=(*raster.notes, why)) if why else raster
     except (UnidentifiedImageError, Image.DecompressionBombWarning, Image.DecompressionBombError) as exc:
         raise InputError(f"{source}: not a readable image ({type(exc).__name__}: {exc})") from None
@@ -324,7 +338,7 @@ def _kept_jpeg(img: Image.Image, f: BinaryIO, source: str,
         a = np.ascontiguousarray(np.asarray(img))
         notes = ("JPEG bitstream stored as is (APPn but JFIF/Adobe, and comments, removed)",)
         return Raster(a, why, info.precision, source, 0, 1, "ISO_10918_1",
-                      round(a.nbytes / len(stream), 2), notes, encoded=stream), ""
+                      round(a.nbytes / len(stream), 2), notes, encoded=(stream,)), ""
     if keep.only:
         raise InputError(f"{source}: {why}, and --passthrough-only forbids re-encoding it")
     return None, f"{why}: decoded and re-encoded (transcoded) to the output syntax"
@@ -369,6 +383,76 @@ def _pages(img: Image.Image) -> Iterator[Image.Image]:
         yield page
         if i + 1 >= n:
             break
+
+
+def stack(rasters: list[Raster], frame_time: float | None = None) -> Raster:
+    """Frames of one kind as one multi-frame raster (``--multiframe``), in
+    the order given. Gray frames among colour ones become colour (same
+    values on the three channels); any other difference of size or kind is
+    an :class:`InputError` naming the frame's file. JPEG streams stay one
+    per frame when every frame has one (of one colour space), else every
+    frame is decoded. ``frame_time`` (ms) overrides the frames' own durations."""
+    first, notes = rasters[0], {n for r in rasters for n in r.notes}
+    encoded = _streams(rasters, notes)
+    colour = encoded is None and any(r.samples == 3 for r in rasters)
+    arrays = np.stack([_frame_array(r, first, colour, notes) for r in rasters])
+    method, ratio = _lossy(rasters, arrays, encoded)
+    return Raster(arrays, "RGB" if colour else first.photometric, first.bits_stored,
+                  first.source, 0, 1, method, ratio, tuple(sorted(notes)), first.rescale,
+                  encoded, len(rasters), _frame_times(rasters, frame_time))
+
+
+def _streams(rasters: list[Raster], notes: set[str]) -> tuple[bytes, ...] | None:
+    """The frames' JPEG streams when every frame keeps one, of one colour
+    space; else None (and ``notes`` say so when some had one)."""
+    streams = [r.encoded[0] for r in rasters if r.encoded]
+    if len(streams) == len(rasters) and len({r.photometric for r in rasters}) == 1:
+        return tuple(streams)
+    if streams:
+        for n in [n for n in notes if n.startswith("JPEG bitstream stored as is")]:
+            notes.discard(n)
+        notes.add("JPEG frames mixed with others: every frame decoded and re-encoded")
+    return None
+
+
+def _lossy(rasters: list[Raster], arrays: np.ndarray,
+           encoded: tuple[bytes, ...] | None) -> tuple[str | None, float | None]:
+    """(0028,2114) method and (0028,2112) ratio of a stack (PS3.3 C.7.6.1.1.5):
+    of its streams when kept, else the frames' worst."""
+    methods = sorted({r.lossy_method for r in rasters if r.lossy_method})
+    if encoded:
+        return methods[0], round(arrays.nbytes / sum(len(e) for e in encoded), 2)
+    if not methods:
+        return None, None
+    return methods[0], min(r.lossy_ratio or 1.0 for r in rasters if r.lossy_method)
+
+
+def _frame_array(r: Raster, first: Raster, colour: bool, notes: set[str]) -> np.ndarray:
+    """One frame's array for :func:`stack`, checked against the first frame."""
+    a = r.array
+    if colour and r.samples == 1 and a.dtype == np.uint8:
+        a = np.repeat(a[..., None], 3, axis=2)
+        notes.add("gray frames among colour ones stored as colour (equal channels)")
+    want = first.array.shape + ((3,) if colour and first.samples == 1 else ())
+    if (a.shape, a.dtype, r.bits_stored) != (want, first.array.dtype, first.bits_stored):
+        raise InputError(
+            f"{r.source}: frame {r.page + 1} is {_kind_of(r)}, the first frame "
+            f"({first.source}) {_kind_of(first)}: frames of one instance must share size and kind")
+    return a
+
+
+def _frame_times(rasters: list[Raster], frame_time: float | None) -> tuple[float, ...] | None:
+    """Each frame's time (ms): ``frame_time`` for all, else the frames' own
+    when every frame has one, else None (pages, not time)."""
+    if frame_time is not None:
+        return (float(frame_time),) * len(rasters)
+    found = [r.frame_times[0] for r in rasters if r.frame_times]
+    return tuple(found) if len(found) == len(rasters) else None
+
+
+def _kind_of(r: Raster) -> str:
+    rows, columns = r.rows_columns
+    return f"{columns}x{rows} {r.samples}-sample {r.array.dtype.itemsize * 8}-bit"
 
 
 # ------------------------------------------------------- array -> image file
