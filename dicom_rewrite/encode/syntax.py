@@ -20,6 +20,8 @@ if TYPE_CHECKING:
     from pydicom.dataset import Dataset
     from pydicom.uid import UID
 
+    from dicom_rewrite.io.jpeg import Keep
+
 #: alias -> transfer syntax UID (PS3.6 Annex A), as text so that listing the
 #: aliases (``--help``) imports no pydicom
 TRANSFER_SYNTAXES: dict[str, str] = {
@@ -118,16 +120,39 @@ def is_extended(tsyntax: UID) -> bool:
     return tsyntax == _JPEG_EXTENDED
 
 
-def encode(ds: Dataset, tsyntax: UID, options: Options = Options()) -> None:
-    """Compress ``ds``'s native Pixel Data in place into ``tsyntax``.
+def keep_jpeg(tsyntax: UID, passthrough_only: bool) -> Keep | None:
+    """How image readers treat JPEG inputs for outputs in ``tsyntax`` (None:
+    decoded, as the output is not JPEG); UsageError for ``--passthrough-only``
+    with another syntax."""
+    if not is_jpeg(tsyntax):
+        if passthrough_only:
+            raise UsageError("--passthrough-only needs --transfer-syntax jpeg-baseline or jpeg-extended")
+        return None
+    from dicom_rewrite.io.jpeg import Keep
+
+    return Keep(is_extended(tsyntax), passthrough_only)
+
+
+def encode(ds: Dataset, tsyntax: UID, options: Options = Options(), source: str = "",
+           native: bool = True) -> None:
+    """Compress ``ds``'s native Pixel Data in place into ``tsyntax``
+    (``native`` False: it is encapsulated already, a JPEG stored as is).
+    A PixelDataError names ``source``.
 
     PS3.3 C.7.6.1.1.5: lossless compression leaves (0028,2110) Lossy Image
     Compression as it is (``00``, or ``01`` when the source itself was
     lossy); lossy compression sets it to ``01`` and appends its method and
     ratio to those of earlier lossy steps."""
-    if not tsyntax.is_compressed:
+    if not tsyntax.is_compressed or not native:
         ds.file_meta.TransferSyntaxUID = tsyntax
         return
+    try:
+        _compress(ds, tsyntax, options)
+    except PixelDataError as exc:
+        raise PixelDataError(f"{source}: {exc}" if source else str(exc)) from None
+
+
+def _compress(ds: Dataset, tsyntax: UID, options: Options) -> None:
     native = len(ds.PixelData)
     if is_jpeg(tsyntax):
         _encode_jpeg(ds, tsyntax, options)

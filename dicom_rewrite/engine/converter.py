@@ -56,8 +56,6 @@ from dicom_rewrite.engine.pixels import (
 from dicom_rewrite.engine.placement import ImageSpacing, Place, Placement
 from dicom_rewrite.engine.repairs import repair_template
 from dicom_rewrite.engine.template import Template
-from dicom_rewrite.errors import PixelDataError, UsageError
-from dicom_rewrite.io import jpeg
 from dicom_rewrite.io.images import Raster
 from dicom_rewrite.profile import DEFAULT_PROFILE, Context, Identity, Profile
 
@@ -183,24 +181,16 @@ class Converter:
         transfer_syntax: str | None = None,
         started: datetime | None = None,
         uid_map: UidMap | None = None,
-        encoding: syntax.Options | None = None,
-        passthrough_only: bool = False,
+        encoding: syntax.Options | None = None, passthrough_only: bool = False,
     ) -> None:
-        """``uid_map``: share one map between Converters (several templates in
-        one run that must share a series, e.g. annotations of many slices).
-        ``encoding``: how hard lossy syntaxes compress; ``passthrough_only``:
-        with a JPEG syntax, refuse inputs that are not JPEG streams DICOM can
-        hold as they are (see :attr:`keep_jpeg`)."""
+        """``uid_map``: one map shared between Converters (templates of one run sharing a
+        series); ``encoding``, ``passthrough_only``: :class:`syntax.Options`, :func:`syntax.keep_jpeg`."""
         self.template = template
         self.profile = profile
         self.started = started or clock.now()
         self.transfer_syntax = syntax.resolve(transfer_syntax or profile.pixel.transfer_syntax)
         self.encoding = (encoding or syntax.Options()).check()
-        if passthrough_only and not syntax.is_jpeg(self.transfer_syntax):
-            raise UsageError("--passthrough-only needs --transfer-syntax jpeg-baseline or jpeg-extended")
-        #: how image readers treat JPEG inputs (None: the output is not JPEG)
-        self.keep_jpeg = (jpeg.Keep(syntax.is_extended(self.transfer_syntax), passthrough_only)
-                          if syntax.is_jpeg(self.transfer_syntax) else None)
+        self.keep_jpeg = syntax.keep_jpeg(self.transfer_syntax, passthrough_only)  # JPEG inputs kept?
         self.uid_map = uid_map or UidMap(profile.uids.root, profile.uids.key)
         #: notes of the template defects repaired (every output carries them)
         self.base_notes: list[str] = []
@@ -279,13 +269,7 @@ class Converter:
         self._complete_iod(ds, plan.sop_class, notes)
         fix_character_set(ds, self.base)
         self._set_file_meta(ds)
-        if raster.encoded is None:
-            try:
-                syntax.encode(ds, self.transfer_syntax, self.encoding)
-            except PixelDataError as exc:
-                raise PixelDataError(f"{raster.source}: {exc}") from None
-        else:  # the JPEG stream set_pixel_values stored as is
-            ds.file_meta.TransferSyntaxUID = self.transfer_syntax
+        syntax.encode(ds, self.transfer_syntax, self.encoding, raster.source, raster.encoded is None)
         return Output(ds, plan, changes, notes, place, placed)
 
     def render(self, raster: Raster, writer: DatasetWriter, *, index: int = 1,
@@ -432,9 +416,7 @@ class Converter:
         SOP class, pixel module and image attributes, i.e. everything that
         does not depend on the pixel values or the output's index. Built once
         per kind; the :data:`KINDS_KEPT` most recently used kinds are kept."""
-        key = (plan, raster.array.shape, raster.array.dtype.str, raster.photometric,
-               raster.bits_stored, raster.rescale, raster.lossy_method, raster.encoded is None,
-               raster.frame_times)
+        key = (plan, raster.kind)
         hit = self._kinds.get(key)
         if hit is not None:
             self._kinds.move_to_end(key)
@@ -487,9 +469,7 @@ class Converter:
     def _plan(self, raster: Raster) -> PixelPlan:
         """:func:`plan_pixels` for this batch's template and profile, memoised
         on what it depends on (a refusal is not kept: it names its file)."""
-        a = raster.array
-        key = (a.shape, a.dtype.str, raster.photometric, raster.bits_stored,
-               raster.encoded is None, raster.frame_times is None)
+        key = raster.kind
         plan = self._plans.get(key)
         if plan is None:
             plan = plan_pixels(self.template.sop_class, raster, self.profile.pixel.sop_class.value)

@@ -86,6 +86,13 @@ class Raster:
         return 3 if self.array.ndim - (self.frames > 0) == 3 else 1
 
     @property
+    def kind(self) -> tuple[object, ...]:
+        """What outputs of one kind share (shape, dtype, colour space, bits,
+        Modality LUT, lossy source, JPEG kept, frame times): the batch's key."""
+        return (self.array.shape, self.array.dtype.str, self.photometric, self.bits_stored,
+                self.rescale, self.lossy_method, self.encoded is None, self.frame_times)
+
+    @property
     def rows_columns(self) -> tuple[int, int]:
         """(Rows, Columns) of one frame."""
         shape = self.array.shape[self.frames > 0:]
