@@ -179,7 +179,7 @@ def test_several_series_are_listed_and_one_is_chosen(tmp_path, capsys):
     assert main(["series", str(_save(tmp_path, np.zeros(SHAPE, np.uint8))), "--reference",
                  str(tmp_path / "mixed"), "--out", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and "holds 2 series; choose one with --series-uid" in err
+    assert len(err.splitlines()) == 1 and "holds 2 image series; choose one with --series-uid" in err
     assert "'CT AX', 8 image(s)" in err and "'CT COR', 8 image(s)" in err
     uid = str(pydicom.dcmread(tmp_path / "mixed" / "b" / "IM0001.dcm").SeriesInstanceUID)
     assert uid in err
@@ -275,3 +275,45 @@ def test_two_slices_at_one_position_are_refused(tmp_path):
     ds.save_as(tmp_path / "src" / "IM0099.dcm")
     with pytest.raises(UsageError, match="lie at the same position"):
         load_reference(tmp_path / "src")
+
+
+@pytest.mark.interop
+def test_oblique_source_and_a_nifti_simpleitk_reoriented(tmp_path):
+    """An oblique source numbered top-down; SimpleITK's NIfTI of a mask,
+    reoriented to SAR (every axis permuted, some reversed), lands back on it."""
+    sitk = require_module("SimpleITK")
+    files = make_source(tmp_path / "src", top_down=True)
+    a = np.radians(20)
+    row = np.array([np.cos(a), np.sin(a), 0.0])
+    col = np.array([0.0, np.cos(0.3), np.sin(0.3)])
+    col -= np.dot(col, row) * row
+    col /= np.linalg.norm(col)
+    normal = np.cross(row, col)
+    for f in files:  # tilt the series: same slices, oblique planes
+        ds = pydicom.dcmread(f)
+        k = round((float(ds.ImagePositionPatient[2]) - ORIGIN[2]) / SPACING[0])
+        ds.ImageOrientationPatient = [float(v) for v in (*row, *col)]
+        ds.ImagePositionPatient = [float(v) for v in np.array(ORIGIN) + k * SPACING[0] * normal]
+        ds.save_as(f)
+    mask = sitk.Cast(_read(sitk, tmp_path / "src") > LESION_HU, sitk.sitkUInt8)
+    sitk.WriteImage(sitk.DICOMOrient(mask, "SAR"), str(tmp_path / "mask.nii.gz"))
+    result = write_derived_series(tmp_path / "mask.nii.gz", tmp_path / "src", tmp_path / "out", durable=False)
+    assert any("reoriented" in n for n in result.notes)
+    src, out = _read(sitk, tmp_path / "src"), _read(sitk, tmp_path / "out")
+    assert np.allclose(out.GetOrigin(), src.GetOrigin(), atol=1e-4)
+    assert np.allclose(out.GetDirection(), src.GetDirection(), atol=1e-6)
+    assert np.array_equal(sitk.GetArrayFromImage(out), sitk.GetArrayFromImage(mask))
+    assert np.count_nonzero(sitk.GetArrayFromImage(out)) == source_volume()[LESION].size
+
+
+@pytest.mark.interop
+def test_a_segmentation_beside_the_source_is_not_a_candidate(tmp_path):
+    from dicom_rewrite.series import write_segmentation
+
+    files = make_source(tmp_path / "study" / "ct", top_down=False)
+    write_segmentation((source_volume() > LESION_HU).astype(np.uint8), tmp_path / "study" / "ct",
+                       tmp_path / "study" / "seg", durable=False)
+    ref = load_reference(tmp_path / "study")  # the CT series, the SEG left aside
+    assert ref.series_instance_uid == str(pydicom.dcmread(files[0]).SeriesInstanceUID)
+    with pytest.raises(UsageError, match="no series of slices with Image Position"):
+        load_reference(tmp_path / "study" / "seg")

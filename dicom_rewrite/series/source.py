@@ -126,13 +126,16 @@ def load_reference(reference: str | Path | Iterable[str | Path],
         if series_uid not in groups:
             raise UsageError(f"--series-uid {series_uid}: not in --reference {where}, which holds "
                              f"{_listing(groups)}")
-        chosen = groups[series_uid]
-    elif len(groups) > 1:
-        raise UsageError(f"--reference {where} holds {len(groups)} series; choose one with "
-                         f"--series-uid: {_listing(groups)}")
-    else:
-        chosen = next(iter(groups.values()))
-    return _ordered(chosen, where)
+        return _ordered(groups[series_uid], where)
+    # series of slices with a position (not a SEG, a presentation state, a multi-frame image)
+    stacks = {uid: m for uid, m in groups.items() if "ImagePositionPatient" in m[0][1]}
+    if len(stacks) > 1:
+        raise UsageError(f"--reference {where} holds {len(stacks)} image series; choose one with "
+                         f"--series-uid: {_listing(stacks)}")
+    if not stacks:
+        raise UsageError(f"--reference {where}: no series of slices with Image Position (Patient) "
+                         f"(single-frame CT or MR) in {_listing(groups)}")
+    return _ordered(next(iter(stacks.values())), where)
 
 
 def _listing(groups: dict[str, list[tuple[Path, Dataset]]]) -> str:
