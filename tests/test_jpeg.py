@@ -223,3 +223,20 @@ def test_htj2k_without_an_encoder_is_refused_before_any_output(tmp_path):
         list(convert_files([tmp_path / "g.png"], REPO / "templates" / "sc.dcm", tmp_path / "out",
                            transfer_syntax="htj2k-lossless"))
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_twelve_bit_jpeg_kept_as_jpeg_extended(tmp_path):
+    """A 12-bit gray JPEG (Pillow cannot read it) goes into a CT as JPEG
+    Extended, its stream as is, Bits Allocated 16 / Stored 12."""
+    src = pydicom.dcmread(get_testdata_file("JPGExtended.dcm"))
+    (stream,) = generate_frames(src.PixelData, number_of_frames=1)
+    (tmp_path / "ct12.jpg").write_bytes(stream)
+    (entry,) = convert_files([tmp_path / "ct12.jpg"], REPO / "templates" / "ct.dcm", tmp_path / "out",
+                             transfer_syntax="jpeg-extended")
+    assert entry["status"] == "ok", entry.get("error")
+    path = entry["outputs"][0]
+    _check_valid(path)
+    ds = pydicom.dcmread(path)
+    assert (ds.SOPClassUID.name, ds.BitsAllocated, ds.BitsStored) == ("CT Image Storage", 16, 12)
+    assert list(generate_frames(ds.PixelData, number_of_frames=1)) == [jpeg.for_dicom(stream)]
+    assert np.array_equal(ds.pixel_array, src.pixel_array)

@@ -294,13 +294,10 @@ def iter_pages(path: str | Path, *, keep_color: bool = False,
     source = str(p)
     try:
         with warnings.catch_warnings(), open(p, "rb") as f:
-            header = _png_header(f.read(26))
-            if header and header[0] == 16 and header[1] in (2, 6):
-                raise PixelDataError(
-                    f"{source}: 16-bit colour PNG is not supported (Pillow would reduce it to "
-                    "8 bits); save it as 8-bit RGB or split the channels"
-                )
-            f.seek(0)
+            twelve = _precheck(f, source, keep_jpeg)
+            if twelve is not None:
+                yield twelve
+                return
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(f) as img:
                 fmt = img.format or ""
@@ -328,6 +325,48 @@ def iter_pages(path: str | Path, *, keep_color: bool = False,
         if isinstance(exc, InputError):
             raise
         raise InputError(f"{source}: cannot decode image ({exc})") from None
+
+
+def _precheck(f: BinaryIO, source: str, keep: jpeg.Keep | None) -> Raster | None:
+    """Refuse a 16-bit colour PNG; read a 12-bit gray JPEG, which Pillow
+    cannot decode (pylibjpeg-libjpeg does): kept as its bitstream when the
+    output is JPEG Extended. None: Pillow reads the file. Leaves ``f`` at 0."""
+    head = f.read(26)
+    f.seek(0)
+    header = _png_header(head)
+    if header and header[0] == 16 and header[1] in (2, 6):
+        raise PixelDataError(
+            f"{source}: 16-bit colour PNG is not supported (Pillow would reduce it to "
+            "8 bits); save it as 8-bit RGB or split the channels"
+        )
+    if head[:2] != b"\xff\xd8":
+        return None
+    data = f.read()
+    f.seek(0)
+    try:
+        info = jpeg.parse(data)
+    except ValueError:
+        return None
+    if info.precision != 12 or info.samples != 1 or info.sof not in (0xC1, 0xC2):
+        return None
+    return _twelve_bit(data, info, source, keep)
+
+
+def _twelve_bit(data: bytes, info: jpeg.JpegInfo, source: str, keep: jpeg.Keep | None) -> Raster:
+    """A 12-bit gray JPEG (extended or progressive process) as 16-bit
+    pixels, Bits Stored 12 (PS3.5 8.2.1)."""
+    from libjpeg.utils import decode
+
+    a = np.ascontiguousarray(decode(data).astype("<u2"))
+    why = info.not_storable(True) if keep is not None and keep.extended else "12-bit JPEG needs jpeg-extended"
+    if keep is not None and why is None:
+        stream = jpeg.for_dicom(data)
+        return Raster(a, "MONOCHROME2", 12, source, 0, 1, "ISO_10918_1", round(a.nbytes / len(stream), 2),
+                      ("JPEG bitstream stored as is (APPn but JFIF/Adobe, and comments, removed)",),
+                      encoded=(stream,))
+    if keep is not None and keep.only:
+        raise InputError(f"{source}: {why}, and --passthrough-only forbids re-encoding it")
+    return Raster(a, "MONOCHROME2", 12, source, 0, 1, "ISO_10918_1", round(a.nbytes / len(data), 2))
 
 
 def _kept_jpeg(img: Image.Image, f: BinaryIO, source: str,
