@@ -28,8 +28,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
+from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 from pydicom.uid import ExplicitVRLittleEndian
+from pydicom.valuerep import PersonName
 
 from dicom_rewrite.encode.writer import PREAMBLE, Buffer, DatasetWriter, encodings_of
 
@@ -64,6 +66,33 @@ def short_element(tag: int, vr: str, text: str) -> bytes:
     if len(value) % 2:
         value += _SHORT_TEXT_PAD[vr]
     return struct.pack("<HH2sH", tag >> 16, tag & 0xFFFF, vr.encode(), len(value)) + value
+
+
+#: text VRs with a 16-bit length (PS3.5 7.1.2) whose value an output may
+#: render per file (a profile's ``{meta[...]}``), padded with space (UI: NUL)
+_SHORT_TEXT_VRS = frozenset({"AE", "AS", "CS", "DA", "DT", "LO", "LT", "PN", "SH", "ST", "TM", "UI"})
+
+
+def text_element(tag: int, vr: str, value: object) -> bytes | None:
+    """One top-level single text value of ``vr`` in explicit VR little endian,
+    as pydicom writes it (PS3.5 6.2, 7.1.2: even length, padded); None when
+    it is not such a value (then the caller asks pydicom). ASCII only."""
+    if vr not in _SHORT_TEXT_VRS or not isinstance(value, str) or not value.isascii():
+        return None
+    data = value.encode("ascii")
+    if len(data) % 2:
+        data += b"\x00" if vr == "UI" else b" "
+    if len(data) > 0xFFFF:
+        return None
+    return struct.pack("<HH2sH", tag >> 16, tag & 0xFFFF, vr.encode(), len(data)) + data
+
+
+def element_bytes(writer: DatasetWriter, elem: DataElement, encodings: tuple[str, ...]) -> bytes:
+    """One per-output top-level element: a plain text value directly
+    (:func:`text_element`), any other by pydicom (through the batch cache)."""
+    value = elem.value
+    text = str(value) if isinstance(value, PersonName) else value
+    return text_element(int(elem.tag), elem.VR, text) or writer.element_bytes(elem, encodings, cached=True)
 
 
 def pixel_header(vr: str, length: int) -> bytes:

@@ -393,8 +393,7 @@ class Converter:
             # the hook set an attribute it did not declare in adjust_tags:
             # only the ordinary path can be trusted with that
             return None
-        return {int(tag): writer.element_bytes(scratch[tag], found.encodings, cached=True)
-                for tag in scratch.keys()}
+        return {int(tag): stamp.element_bytes(writer, scratch[tag], found.encodings) for tag in scratch.keys()}
 
     def _varying(self, raster: Raster, plan: PixelPlan, number: int, ctx: Context | None = None,
                  kind: _Kind | None = None) -> tuple[np.ndarray, str, list[tuple[int, str, str]]]:

@@ -15,7 +15,7 @@ import io
 import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 from dicom_rewrite.errors import ManifestError, escape_controls
@@ -301,7 +301,18 @@ class Matched:
 
 
 def _norm(value: str) -> str:
-    return PurePosixPath(value.strip().replace("\\", "/")).as_posix()
+    """A name or relative path as compared: ``/`` separators, no ``.`` or
+    empty components (what :class:`PurePosixPath` would print, cheaper)."""
+    text = value.strip().replace("\\", "/")
+    if "/" not in text:
+        return text
+    parts = [p for p in text.split("/") if p not in ("", ".")]
+    return ("/" if text.startswith("/") else "") + "/".join(parts)
+
+
+def _stem(name: str) -> str:
+    head, dot, _suffix = name.rpartition(".")
+    return head if dot and head else name
 
 
 class _Index:
@@ -315,7 +326,7 @@ class _Index:
             for k in keys:
                 table = self.by_path if "/" in _norm(k) else self.by_name
                 self._add(table, _norm(k), ident)
-                stem = PurePosixPath(_norm(k)).stem
+                stem = _stem(_norm(k))
                 if table is self.by_name and stem:
                     self._add(self.by_name, stem, ident)
 

@@ -13,12 +13,14 @@ The YAML itself stays in the loader: a kind reads its value through a
 
 from __future__ import annotations
 
+import functools
 import json
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from pydicom.config import IGNORE
 from pydicom.datadict import dictionary_VM, private_dictionary_VR
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
@@ -49,6 +51,8 @@ from dicom_rewrite.profile.templating import (
     template_variables,
 )
 from dicom_rewrite.profile.vr import SINGLE_TEXT, convert_value, pick_vr, settable, tag_vr, vm_allows
+
+_converted = functools.lru_cache(maxsize=1 << 16)(convert_value)  # a batch renders the same values often
 
 
 @dataclass
@@ -345,7 +349,7 @@ class ValueRule(PathRule):
     def template_fields(self) -> tuple[str, ...]:
         return tuple(f for tpl in self.templates for f in tpl.fields)
 
-    @property
+    @functools.cached_property
     def meta_columns(self) -> tuple[str, ...]:
         """The manifest columns the values render (``{meta[Column]}``)."""
         return tuple(c for c in map(meta_column, self.template_fields) if c is not None)
@@ -450,7 +454,7 @@ class ValueRule(PathRule):
             else:
                 texts.append(rendered)
         vr = pick_vr(vr, texts)
-        return vr, [convert_value(vr, t) for t in texts]
+        return vr, [_converted(vr, t) for t in texts]
 
     def _render(self, tpl: Template, ctx: Context | None) -> str:
         if ctx is None:
@@ -467,9 +471,8 @@ class ValueRule(PathRule):
 
     # ------------------------------------------------------------ apply
     def apply(self, ds: Dataset, ctx: Context) -> list[Change]:
-        if ctx.meta is None and self.meta_columns:
-            return []  # no row for this input (--metadata-optional): the rule does nothing
-        return super().apply(ds, ctx)
+        # no row for this input (--metadata-optional): the rule does nothing
+        return [] if ctx.meta is None and self.meta_columns else super().apply(ds, ctx)
 
     def apply_leaf(self, item: Dataset, leaf: Elem, ctx: Context) -> bool:
         tag = _present(item, leaf)
@@ -483,7 +486,7 @@ class ValueRule(PathRule):
             raise InputError(f"{self._row_where(ctx)}{self.where()}: invalid for VR {element_vr} "
                              f"({exc})") from None
         try:
-            item[tag] = DataElement(tag, vr, values if len(values) != 1 else values[0])
+            item[tag] = DataElement(tag, vr, values if len(values) != 1 else values[0], validation_mode=IGNORE)
         except (ValueError, TypeError) as exc:
             raise InputError(f"{self.where()}: {exc}") from None
         return True
@@ -524,10 +527,9 @@ class SetRule(ValueRule):
 
 @dataclass(frozen=True)
 class MetadataRule(ValueRule):
-    """``metadata``: a value from the input's row of the manifest
-    (``{meta[Column]}``), or ``{from: TEMPLATE, map: {A: X, "*": Y}}``: the
-    rendered ``from`` looked up in ``map`` (``*``: any other value). For an
-    input without a row (``--metadata-optional``) the rule does nothing."""
+    """``metadata``: a value from the input's manifest row (``{meta[Column]}``),
+    or ``{from: TEMPLATE, map: {A: X, "*": Y}}``: ``from`` rendered and looked up
+    in ``map`` (``*``: any other value). No row (optional): nothing done."""
 
     action = Action.METADATA
     summary = "values from the metadata manifest ({meta[Column]}), or {from: ..., map: {...}}"
@@ -539,18 +541,15 @@ class MetadataRule(ValueRule):
         if r.shape(value) != "mapping" or isinstance(path.leaf, PrivateTag):
             return super().from_path(r, where, path, origin, value)
         fields = {k: v for k, _kn, v in r.mapping(value, where)}
-        if set(fields) != {"from", "map"}:
+        pairs = tuple((k, r.scalar(v, f"{where} map {k}")) for k, _kn, v in r.mapping(fields.get("map", value), where))
+        if set(fields) != {"from", "map"} or not pairs:
             raise r.error(origin, f"{where}: a mapped value is written {{from: \"{{meta[Column]}}\", "
-                          "map: {A: X, \"*\": Y}}")
+                          "map: {A: X, \"*\": Y}} (map not empty)")
         text = r.scalar(fields["from"], f"{where} from")
-        pairs = tuple((k, r.scalar(v, f"{where} map {k}")) for k, _kn, v in r.mapping(fields["map"], where))
-        if not pairs:
-            raise r.error(origin, f"{where}: map is empty")
         try:
-            template = parse_template(text)
+            rule = cls(path, origin, (parse_template(text),), (text,), False, None, pairs)
         except ValueError as exc:
             raise r.error(origin, f"{where}: {exc}") from None
-        rule = cls(path, origin, (template,), (text,), False, None, pairs)
         vr = rule._declared_vr(r, where, path.leaf)
         for k, v in pairs:
             try:

@@ -10,6 +10,7 @@ attribute or item traversal is possible.
 
 from __future__ import annotations
 
+import functools
 import re
 import string
 from collections.abc import Iterable
@@ -56,12 +57,14 @@ class MetaValue(str):
         raise ValueError(f"{str(self)!r} is not a number, for format {spec!r}")
 
 
+@functools.lru_cache(maxsize=4096)
 def meta_column(name: str) -> str | None:
     """``Patient ID`` for the field ``meta[Patient ID]``, else None."""
     m = _META_FIELD.match(name)
     return m[1] if m else None
 
 
+@functools.lru_cache(maxsize=4096)
 def path_component(name: str) -> int | None:
     """``-2`` for the field ``path[-2]``, else None."""
     m = _PATH_FIELD.match(name)
@@ -98,6 +101,7 @@ class Template:
         return "".join(out)
 
 
+@functools.lru_cache(maxsize=4096)
 def template_keyword(name: str) -> str | None:
     """``Modality`` for the field ``template.Modality``, else None."""
     m = _TEMPLATE_FIELD.match(name)
