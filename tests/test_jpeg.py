@@ -14,6 +14,7 @@ import pytest
 from PIL import Image, ImageOps
 from pydicom.data import get_testdata_file
 from pydicom.encaps import generate_frames
+from pydicom.pixels import pixel_array
 
 from dicom_rewrite import convert_files
 from dicom_rewrite.encode.syntax import Options
@@ -124,8 +125,11 @@ def test_jpeg_inputs_over_every_template(jpegs, template, tmp_path):
             assert b"CameraMaker" not in fragment and b"a comment" not in fragment
             assert Path(path).stat().st_size < len(source) + 4096
             assert methods == ["ISO_10918_1"]
-            # libjpeg (pydicom) and Pillow may round YCbCr -> RGB differently
-            assert np.abs(decoded - shown).max() <= 1, name
+            # the source's decoder (Pillow, through pydicom's pillow plugin)
+            # shows the DICOM as the file; other plugins (pylibjpeg) differ in
+            # 4:2:0 chroma upsampling, so they are not the oracle here
+            pillow = pixel_array(ds, decoding_plugin="pillow").astype(int)
+            assert np.abs(pillow - shown).max() <= 1, name
             expected_pi = "MONOCHROME2" if name == "gray.jpg" else "YBR_FULL_422"
             assert ds.PhotometricInterpretation == expected_pi
         else:
