@@ -363,9 +363,12 @@ class _Summary:
         self.notes: set[str] = set()
         self.first: tuple[Any, tuple[str, str, str]] | None = None  # (pixel plan, UIDs)
         self.instance_uids: list[str] = []
+        self.kept_facts: dict[str, dict[str, str]] = {}
 
     def add(self, out: Rendered) -> None:
         self.notes.update(out.notes)
+        for fact in out.kept_facts:
+            self.kept_facts.setdefault(fact.keyword, fact.as_dict())
         if self.first is None:
             self.first = (out.plan, out.uids)
         self.instance_uids.append(out.uids[2])
@@ -381,6 +384,8 @@ class _Summary:
             entry.fields["sop_class_switched_from"] = plan.switched_from.name
         entry.fields["study_instance_uid"], entry.fields["series_instance_uid"] = uids[:2]
         entry.fields["sop_instance_uids"] = self.instance_uids[:written]
+        # the template's facts that reached the outputs, and why they hold (engine.facts)
+        entry.fields["kept_facts"] = list(self.kept_facts.values())
 
 
 def dry_run(
@@ -404,5 +409,6 @@ def dry_run(
         if result.error:
             raise InputError(result.error)
         out = result.outputs[0]
-        return result.input, diff(tpl.dataset, out.dataset, out.changes)
+        return result.input, diff(tpl.dataset, out.dataset, out.changes,
+                                  {k.tag: k.why for k in out.kept_facts})
     raise UsageError("no input images found")

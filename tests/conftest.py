@@ -18,3 +18,13 @@ SAMPLES = REPO / "sample_data"
 @pytest.fixture
 def repo() -> Path:
     return REPO
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--fuzz-cases", type=int, default=200, metavar="N",
+                     help="cases per target of tests/test_fuzz.py (default 200; 10000 for a long run)")
+
+
+@pytest.fixture
+def fuzz_cases(request: pytest.FixtureRequest) -> int:
+    return int(request.config.getoption("--fuzz-cases"))

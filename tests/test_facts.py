@@ -160,3 +160,109 @@ def test_a_bad_rescale_is_a_profile_error(tmp_path, bad):
     path.write_text(f'pixel:\n  rescale: "{bad}"\n')
     with pytest.raises(ProfileError, match="pixel.rescale"):
         load_profile(path)
+
+
+# --- anatomy, view and acquisition facts (issue 13, second part) ----------------
+
+def _png(tmp_path, shape=(120, 100), name="chest.png"):
+    from PIL import Image
+
+    path = tmp_path / name
+    Image.fromarray((np.arange(shape[0] * shape[1]) % 251).astype(np.uint8).reshape(shape)).save(path)
+    return path
+
+
+def test_every_template_fact_is_a_dictionary_keyword():
+    from dicom_rewrite.engine.facts import ACQUISITION_FACTS, ANATOMY_FACTS
+
+    assert all(pydicom.datadict.tag_for_keyword(kw) for kw in ANATOMY_FACTS + ACQUISITION_FACTS)
+    assert not set(ANATOMY_FACTS) & set(ACQUISITION_FACTS) and not set(MATRIX_FACTS) & set(ANATOMY_FACTS)
+
+
+def test_the_chest_gets_no_anatomy_view_or_exposure_of_the_knee(tmp_path):
+    (entry,) = convert_files([_png(tmp_path)], DX, tmp_path / "out")
+    ds = pydicom.dcmread(entry["outputs"][0])
+    tpl = pydicom.dcmread(DX, stop_before_pixels=True)
+    assert tpl.BodyPartExamined == "KNEE" and tpl.ImageLaterality == "L" and "KVP" in tpl
+    for kw in ("BodyPartExamined", "ViewPosition", "KVP", "XRayTubeCurrent", "Exposure",
+               "DistanceSourceToDetector", "ImageAndFluoroscopyAreaDoseProduct", "ExposureIndex"):
+        assert kw not in ds, kw
+    assert ds.ImageLaterality == "U"  # Type 1 in DX (PS3.3 C.8.11.2): the value that names no side
+    assert len(ds.AnatomicRegionSequence) == 0  # Type 2 in DX: empty, "unknown"
+    notes = " ".join(entry["notes"])
+    assert "anatomy and view not kept" in notes and "acquisition not kept" in notes
+    # Patient Orientation is Type 1C in DX with no value that claims nothing: kept, and said so
+    kept = {k["keyword"]: k for k in entry["kept_facts"]}
+    assert list(ds.PatientOrientation) == list(tpl.PatientOrientation)
+    assert kept["PatientOrientation"]["class"] == "anatomy" and "Type 1C" in kept["PatientOrientation"]["why"]
+    assert "BodyPartExamined" not in kept and "ImagerPixelSpacing" not in kept
+    assert_dciodvfy_clean(entry["outputs"][0])
+
+
+def test_a_body_part_from_the_profile_brings_its_own_anatomic_region(tmp_path):
+    profile = tmp_path / "p.yaml"
+    profile.write_text("keep: [AnatomicRegionSequence]\nset:\n  BodyPartExamined: CHEST\n")
+    (entry,) = convert_files([_png(tmp_path)], DX, tmp_path / "out", profile)
+    ds = pydicom.dcmread(entry["outputs"][0])
+    (item,) = ds.AnatomicRegionSequence  # never "Knee" beside CHEST
+    assert (item.CodeValue, item.CodingSchemeDesignator, item.CodeMeaning) == ("816094009", "SCT", "Chest")
+    assert ds.BodyPartExamined == "CHEST"
+    assert "AnatomicRegionSequence" not in {k["keyword"] for k in entry["kept_facts"]}
+    assert_dciodvfy_clean(entry["outputs"][0])
+    profile.write_text("set:\n  BodyPartExamined: NOSUCHPART\n")
+    (entry,) = convert_files([_png(tmp_path)], DX, tmp_path / "out2", profile)
+    assert len(pydicom.dcmread(entry["outputs"][0]).AnatomicRegionSequence) == 0
+
+
+def test_the_profile_keeps_template_facts_and_the_report_and_dry_run_say_so(tmp_path, capsys):
+    from dicom_rewrite.cli import main
+
+    profile = tmp_path / "p.yaml"
+    profile.write_text("keep: [BodyPartExamined, KVP, ViewPosition]\n")
+    (entry,) = convert_files([_png(tmp_path)], DX, tmp_path / "out", profile)
+    ds = pydicom.dcmread(entry["outputs"][0])
+    assert (ds.BodyPartExamined, ds.ViewPosition, float(ds.KVP)) == ("KNEE", "AP", 65.0)
+    kept = {k["keyword"]: k["why"] for k in entry["kept_facts"]}
+    assert kept["BodyPartExamined"] == kept["KVP"] == "kept by the profile (keep)"
+    assert main(["convert", str(_png(tmp_path)), "--template", str(DX), "--profile", str(profile),
+                 "--out", str(tmp_path / "dry"), "--dry-run"]) == 0
+    rows = [r for r in capsys.readouterr().out.splitlines() if "from template" in r]
+    assert any("BodyPartExamined" in r and "KNEE" in r for r in rows)
+    assert any("PatientOrientation" in r and "Type 1C" in r for r in rows)
+
+
+def test_mr_technique_type1_kept_type2_emptied(tmp_path):
+    mr = REPO / "templates" / "mr.dcm"
+    ds = convert_image(np.zeros((40, 30), np.uint16), mr)
+    tpl = pydicom.dcmread(mr, stop_before_pixels=True)
+    assert ds.ScanningSequence == tpl.ScanningSequence  # Type 1 (PS3.3 C.8.3.1): no neutral value
+    for kw in ("EchoTime", "EchoTrainLength", "MRAcquisitionType"):  # Type 2: empty
+        assert kw in ds and ds[kw].value in (None, ""), kw
+    for kw in ("FlipAngle", "SAR", "ReceiveCoilName", "BodyPartExamined", "SliceThickness"):
+        assert not ds.get(kw), kw
+    assert ds.MagneticFieldStrength == tpl.MagneticFieldStrength  # the scanner: dialect
+    out = tmp_path / "o.dcm"
+    ds.save_as(out, enforce_file_format=True)
+    assert_dciodvfy_clean(out)
+
+
+@pytest.mark.parametrize("template", [CT, DX], ids=lambda p: p.name)
+def test_secondary_capture_gets_no_invented_geometry(tmp_path, template):
+    rgb = np.dstack([np.full((30, 40), v, np.uint8) for v in (10, 120, 250)])
+    ds = convert_image(rgb, template)
+    assert ds.SOPClassUID == pydicom.uid.SecondaryCaptureImageStorage
+    for kw in ("ImagePositionPatient", "ImageOrientationPatient", "FrameOfReferenceUID", "SliceLocation"):
+        assert kw not in ds, kw
+    out = tmp_path / "o.dcm"
+    ds.save_as(out, enforce_file_format=True)
+    assert_dciodvfy_clean(out)
+
+
+def test_annotate_keeps_the_facts_of_its_own_source(tmp_path):
+    from dicom_rewrite.annotate import annotate_files
+    from dicom_rewrite.annotate.shapes import make_box
+
+    entries = list(annotate_files([DX], tmp_path / "out", boxes=[make_box([5, 5, 40, 40])]))
+    ds = pydicom.dcmread(entries[0]["outputs"][0])
+    # its pixels are the source's own: anatomy and view still hold (as far as its IOD carries them)
+    assert (ds.BodyPartExamined, ds.ImageLaterality) == ("KNEE", "L")

@@ -3,6 +3,7 @@ template, converted, and checked for the repair and its note."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -10,10 +11,12 @@ import pydicom
 import pytest
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
+from pydicom.tag import Tag
 
 from dicom_rewrite import Converter, Template, convert_image
 from dicom_rewrite.errors import TemplateError
 from dicom_rewrite.io.images import from_array
+from dicom_rewrite.profile import DEFAULT_PROFILE
 from tests.interop import assert_dciodvfy_clean
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -26,8 +29,12 @@ def _tpl(path: Path) -> Dataset:
     return pydicom.dcmread(path)
 
 
-def _convert(ds: Dataset, arr: np.ndarray = GRAY):
-    out = Converter(Template.from_dataset(ds)).convert(from_array(arr))
+def _convert(ds: Dataset, arr: np.ndarray = GRAY, keep: tuple[str, ...] = ()):
+    """``keep``: template facts the profile keeps (anatomy is not lent by default)."""
+    profile = DEFAULT_PROFILE
+    if keep:
+        profile = dataclasses.replace(profile, keep_tags=frozenset(int(Tag(kw)) for kw in keep))
+    out = Converter(Template.from_dataset(ds), profile).convert(from_array(arr))
     return out.dataset, out.notes
 
 
@@ -96,6 +103,9 @@ def test_deep_nesting_is_refused():
 
 # --- 2. Laterality ---------------------------------------------------------------
 
+_ANATOMY = ("BodyPartExamined", "Laterality", "ImageLaterality")
+
+
 @pytest.mark.parametrize("body_part,image_laterality", [("CSPINE", None), ("HAND", "L")])
 def test_laterality_removed_when_not_required(tmp_path, body_part, image_laterality):
     ds = _tpl(CR)
@@ -103,7 +113,7 @@ def test_laterality_removed_when_not_required(tmp_path, body_part, image_lateral
     ds.Laterality = ""
     if image_laterality:
         ds.ImageLaterality = image_laterality
-    out, notes = _convert(ds)
+    out, notes = _convert(ds, keep=_ANATOMY)
     assert "Laterality" not in out
     assert any("Laterality (0020,0060) removed" in n for n in notes)
     assert_dciodvfy_clean(_save(out, tmp_path))
@@ -113,7 +123,7 @@ def test_laterality_kept_for_paired_body_part():
     ds = _tpl(CR)
     ds.BodyPartExamined = "HAND"
     ds.Laterality = "R"
-    out, notes = _convert(ds)
+    out, notes = _convert(ds, keep=_ANATOMY)
     assert out.Laterality == "R"
     assert not any("Laterality" in n for n in notes)
 
@@ -187,7 +197,7 @@ def test_incomplete_code_items_dropped(tmp_path):
     good.ContextIdentifier = "4031"
     ds.PerformedProtocolCodeSequence = Sequence([bad])
     ds.AnatomicRegionSequence = Sequence([good])
-    out, notes = _convert(ds)
+    out, notes = _convert(ds, keep=("AnatomicRegionSequence", "BodyPartExamined"))
     assert "PerformedProtocolCodeSequence" not in out
     item = out.AnatomicRegionSequence[0]
     assert "ContextIdentifier" not in item and "CodingSchemeVersion" not in item

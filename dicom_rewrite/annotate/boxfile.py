@@ -37,6 +37,13 @@ Shapes = dict[str, list[Shape]]
 _CSV_FIELDS = ("file", "x0", "y0", "x1", "y1", "label", "color", "frame", "score")
 _KEYED_FIELDS = {"box", "points", "label", "color", "frame", "score"}
 
+#: a box file is read whole: at most this many bytes (some 500 000 boxes)
+MAX_BOX_FILE_BYTES = 64 * 1024 * 1024
+#: a number in a JSON box file has at most this many characters (a coordinate, a score)
+MAX_NUMBER_CHARS = 32
+#: a CSV field has at most this many characters (the csv module's limit)
+MAX_CSV_FIELD = csv.field_size_limit()
+
 
 class ShapeFormat(Protocol):
     """One shape-file format: recognise the parsed file, read its shapes."""
@@ -211,7 +218,13 @@ class Csv:
         return isinstance(data, str)
 
     def read(self, data: Any, p: Path) -> Shapes:
-        rows = list(csv.reader(io.StringIO(data)))
+        reader = csv.reader(io.StringIO(data))
+        try:
+            rows = list(reader)
+        except csv.Error as exc:
+            why = (f"a field is longer than {MAX_CSV_FIELD} characters" if "field limit" in str(exc)
+                   else f"not CSV ({exc})")
+            raise BoxError(f"{p}: line {reader.line_num}: {why}") from None
         out: Shapes = {}
         for n, row in enumerate(rows, 1):
             if not row or all(not c.strip() for c in row) or row[0].lstrip().startswith("#"):
@@ -245,6 +258,9 @@ FORMATS: tuple[ShapeFormat, ...] = (KeyedJson(), CocoDataset(), CocoPredictions(
 
 def _read_text(p: Path) -> str:
     try:
+        size = p.stat().st_size
+        if size > MAX_BOX_FILE_BYTES:
+            raise BoxError(f"{p}: box file is {size} bytes; box files are at most {MAX_BOX_FILE_BYTES} bytes")
         raw = p.read_bytes()
     except FileNotFoundError:
         raise BoxError(f"{p}: box file not found") from None
@@ -256,6 +272,32 @@ def _read_text(p: Path) -> str:
         raise BoxError(f"{p}: box file is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
 
 
+class _TooLong(ValueError):
+    pass
+
+
+def _number(kind: type[int] | type[float]) -> Any:
+    """A JSON number parser refusing numbers longer than a coordinate
+    (Python refuses integers over 4300 digits with a bare ValueError)."""
+    def parse(text: str) -> int | float:
+        if len(text) > MAX_NUMBER_CHARS:
+            raise _TooLong(text)
+        return kind(text)
+    return parse
+
+
+def _json(text: str, p: Path) -> Any:
+    try:
+        return json.loads(text, parse_int=_number(int), parse_float=_number(float))
+    except json.JSONDecodeError as exc:
+        raise BoxError(f"{p}: malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+    except _TooLong as exc:
+        raise BoxError(f"{p}: a number of {len(exc.args[0])} characters (at most {MAX_NUMBER_CHARS})") from None
+    except RecursionError:
+        # shape files nest a few levels; the decoder's stack is the limit
+        raise BoxError(f"{p}: JSON nested too deep (shape files nest a few levels)") from None
+
+
 def load_boxes(path: str | Path) -> Shapes:
     """Read a shape file in any of the :data:`FORMATS`: the shapes per key
     (input file name, path, stem, SOP Instance UID or Instance Number)."""
@@ -264,10 +306,7 @@ def load_boxes(path: str | Path) -> Shapes:
     suffix = p.suffix.lower()
     data: Any = text
     if suffix == ".json" or (suffix != ".csv" and text.lstrip().startswith(("{", "["))):
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise BoxError(f"{p}: malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+        data = _json(text, p)
     for fmt in FORMATS:
         if fmt.accepts(data, suffix):
             return type(fmt)().read(data, p)

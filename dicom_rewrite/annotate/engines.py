@@ -146,7 +146,7 @@ class SeriesEngines:
         tpl.add(DataElement(Tag("SeriesInstanceUID"), "UI", series_uid))
         converter = Converter(Template.from_dataset(tpl), self.profile,
                               transfer_syntax="explicit-vr-little-endian", started=self.started,
-                              uid_map=self.uid_map)
+                              uid_map=self.uid_map, own_pixels=True)
         return _Engine(converter, source_header)
 
     def convert(self, src: Dataset, source_header: Dataset, series_uid: str, raster: Raster, *,

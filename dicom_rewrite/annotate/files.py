@@ -31,6 +31,7 @@ from dicom_rewrite.annotate.run import Annotator
 from dicom_rewrite.annotate.shapes import DEFAULT_COLOR, DEFAULT_THICKNESS, RGB, BoxError, Shape
 from dicom_rewrite.batch import FolderSink, ReportEntry, Source, run_batch, walk
 from dicom_rewrite.errors import DicomRewriteError, InputError, UsageError, one_line
+from dicom_rewrite.io import dicom_in
 from dicom_rewrite.io.files import sanitise_component
 from dicom_rewrite.profile import Profile
 
@@ -151,8 +152,9 @@ def _plan_all(run: Annotator, items: list[_Input], per_input: Mapping[int, list[
         mine = per_input.get(i, [])
         if not mine and not all_slices:
             continue
-        frames = range(1, frame_count(inp.header) + 1) if all_slices else None
         try:
+            # --all: the declared count, checked against the file (io.dicom_in's budget)
+            frames = range(1, dicom_in.frame_count(inp.header) + 1) if all_slices else None
             # None: nothing to write (every shape was below --min-score)
             inp.plans = run.plan(inp.header, mine, frames=frames, where=str(inp.source.path)) or None
         except InputError as exc:

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from dicom_rewrite.batch.report import ReportFile
-from dicom_rewrite.errors import DicomRewriteError, InputError, UsageError
+from dicom_rewrite.errors import DicomRewriteError, InputError, UsageError, escape_controls
 
 #: Exit codes of the command line tool (documented in README.md).
 EXIT_OK = 0
@@ -35,8 +35,9 @@ def progress(items: Sequence[T] | Iterable[T], *, total: int | None = None, desc
 
 
 def error_line(message: str) -> None:
-    """Print one error line on stderr."""
-    print(f"dicom-rewrite: error: {message}", file=sys.stderr)
+    """Print one error line on stderr (control characters escaped: a file
+    name holding a newline keeps the message on one line)."""
+    print(f"dicom-rewrite: error: {escape_controls(message)}", file=sys.stderr)
 
 
 def add_output_options(p: Any) -> None:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from pydicom.dataset import Dataset
 from pydicom.tag import Tag
 
-from dicom_rewrite.core.scrub import IDENTITY_TAGS, Change
+from dicom_rewrite.core.scrub import IDENTITY_TAGS, Change, is_known
 
 REDACTED = "<redacted>"
 _MAX = 60
@@ -27,11 +28,18 @@ class DiffRow:
         return f"{Tag(self.tag)} {self.keyword:<36} {old!s:<30} -> {new!s:<30} [{self.rule}]"
 
 
+def _secret(tag: int) -> bool:
+    """A template value that is never printed: identity (PS3.15 E.1-1), a
+    private element (PS3.5 7.8: anything, names included), or a tag the
+    dictionary does not know (we cannot say what it holds)."""
+    return tag in IDENTITY_TAGS or Tag(tag).is_private or not is_known(tag)
+
+
 def _show(ds: Dataset, tag: int, redact: bool) -> str | None:
     if tag not in ds:
         return None
     elem = ds[tag]
-    if redact and tag in IDENTITY_TAGS and elem.value not in (None, "", []):
+    if redact and _secret(tag) and elem.value not in (None, "", b"", []):
         return REDACTED
     if elem.VR == "SQ":
         return f"<sequence of {len(elem.value)} item(s)>"
@@ -41,8 +49,12 @@ def _show(ds: Dataset, tag: int, redact: bool) -> str | None:
     return text if len(text) <= _MAX else text[: _MAX - 3] + "..."
 
 
-def diff(template: Dataset, output: Dataset, changes: list[Change]) -> list[DiffRow]:
-    """Rows for every top-level tag that differs, with the rule that did it."""
+def diff(template: Dataset, output: Dataset, changes: list[Change],
+         from_template: Mapping[int, str] | None = None) -> list[DiffRow]:
+    """Rows for every top-level tag that differs, with the rule that did it,
+    and for each of ``from_template`` (tag -> why: the template facts that
+    reached the output, see ``engine.facts``) even when unchanged."""
+    kept = from_template or {}
     rules: dict[int, str] = {}
     for c in changes:
         rules[c.tag] = c.rule
@@ -51,6 +63,10 @@ def diff(template: Dataset, output: Dataset, changes: list[Change]) -> list[Diff
         old = _show(template, tag, redact=True)
         new = _show(output, tag, redact=False)
         old_raw = _show(template, tag, redact=False)
+        if old_raw == new and tag in kept:
+            kw = output[tag].keyword or str(Tag(tag))
+            rows.append(DiffRow(tag, kw, old, new, f"from template: {kept[tag]}"))
+            continue
         if old_raw == new:
             continue
         kw = (output[tag].keyword if tag in output else template[tag].keyword) or str(Tag(tag))

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from pydicom.datadict import dictionary_VR, keyword_for_tag
+from pydicom.datadict import dictionary_has_tag, dictionary_VR, keyword_for_tag, repeater_has_tag
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 from pydicom.tag import BaseTag, Tag
@@ -153,10 +153,24 @@ IDENTITY_TAGS = _identity_tags()
 
 
 def strip_identity(ds: Dataset, keep: frozenset[int] = frozenset()) -> list[Change]:
-    """Remove the template's patient/study identity at every depth."""
-    return remove_where(
+    """Remove the template's patient/study identity at every depth, and the
+    public elements the dictionary does not know (see :func:`is_known`)."""
+    changes = remove_where(
         ds, lambda t: t in IDENTITY_TAGS and t not in keep, "identity: strip", recursive=True
     )
+    return changes + remove_where(
+        ds, lambda t: not is_known(t) and t not in keep,
+        "identity: not in the DICOM dictionary (its content is unknown)", recursive=True)
+
+
+def is_known(tag: int) -> bool:
+    """A private element (the private scrub decides on it), a group length,
+    or a public tag the DICOM dictionary names (repeating groups included).
+    Any other public tag may hold anything, identity included (PS3.15 E.1:
+    the basic profile removes what it cannot vouch for)."""
+    t = Tag(tag)
+    return (t.is_private or t.element == 0 or dictionary_has_tag(t)
+            or repeater_has_tag(int(t)))
 
 
 # ---------------------------------------------------------------- UIDs

@@ -33,6 +33,9 @@ TYPE1_DEFAULTS: dict[str, object] = {
     "LossyImageCompression": "00",
     # Type 1 in DX/MG/IO: we cannot know; the profile may say YES
     "BurnedInAnnotation": "NO",
+    # PS3.3 C.8.11.2 (DX, MG, IO: Type 1): U, "unpaired", the enumerated
+    # value that names no side (the template's side is not lent)
+    "ImageLaterality": "U",
 }
 
 #: PS3.16 Annex L defined terms of Body Part Examined that are not paired

@@ -39,12 +39,13 @@ from dicom_rewrite.core.uids import UidMap
 from dicom_rewrite.encode import fastpath as stamp
 from dicom_rewrite.encode import syntax
 from dicom_rewrite.encode.writer import Buffer, DatasetWriter
+from dicom_rewrite.engine import facts
 from dicom_rewrite.engine.completion import (
+    TYPE1_DEFAULTS,
     complete_iod,
     drop_outside_iod,
     missing_attributes,
 )
-from dicom_rewrite.engine.facts import lend_matrix_facts, spacing_targets
 from dicom_rewrite.engine.pixels import (
     PixelPlan,
     apply_pixel_module,
@@ -100,7 +101,7 @@ _READ_AFTER_PROFILE = frozenset(
         "SpecificCharacterSet", "SOPClassUID", "SOPInstanceUID",
         "BodyPartExamined", "Laterality", "ImageLaterality", "PatientPosition",
         "PatientOrientation", "PatientOrientationCodeSequence", "SpecimenDescriptionSequence",
-        *(kw for _lvl, kw in UID_LEVELS),
+        "AnatomicRegionSequence", *(kw for _lvl, kw in UID_LEVELS),
     )]
     + [int(t) for pair in _CLOCK_TAGS for t in pair]
 )
@@ -117,6 +118,7 @@ class Output:
     place: Place | None = None
     #: the top-level tags the engine set from the place (UIDs, Series Number)
     placed: frozenset[int] = frozenset()
+    kept_facts: list[facts.KeptFact] = field(default_factory=list)  # template facts that reached it
 
 
 #: how many kinds of raster (and other memos) a Converter keeps
@@ -150,6 +152,8 @@ class _Kind:
     placed: frozenset[int] = frozenset()
     #: the spacing attributes rendered per output (``pixel.spacing`` template)
     spacing_tags: tuple[int, ...] = ()
+    kept: list[facts.KeptFact] = field(default_factory=list)  # template facts in the prototype
+    kept_out: list[facts.KeptFact] = field(default_factory=list)  # those that reached the last output
 
 
 @dataclass
@@ -163,6 +167,7 @@ class Rendered:
     dataset: Dataset | None = None
     #: (0020,000D) Study, (0020,000E) Series and (0008,0018) SOP Instance UID
     uids: tuple[str, str, str] = ("", "", "")
+    kept_facts: list[facts.KeptFact] = field(default_factory=list)  # template facts that reached it
 
 
 class Converter:
@@ -182,10 +187,12 @@ class Converter:
         started: datetime | None = None,
         uid_map: UidMap | None = None,
         encoding: syntax.Options | None = None, passthrough_only: bool = False,
+        own_pixels: bool = False,
     ) -> None:
         """``uid_map``: one map shared between Converters (templates of one run sharing a
-        series); ``encoding``, ``passthrough_only``: :class:`syntax.Options`, :func:`syntax.keep_jpeg`."""
-        self.template = template
+        series); ``encoding``, ``passthrough_only``: :class:`syntax.Options`, :func:`syntax.keep_jpeg`;
+        ``own_pixels``: the template's own pixels (annotate): its facts hold (engine.facts)."""
+        self.template, self.own_pixels = template, own_pixels
         self.profile = profile
         self.started = started or clock.now()
         self.transfer_syntax = syntax.resolve(transfer_syntax or profile.pixel.transfer_syntax)
@@ -225,7 +232,9 @@ class Converter:
         }
         changes += remap_uids(ds, self.uid_map, skip=level_tags)
         drop_empty_sequences(ds)
-        self.base_notes = repair_template(ds)
+        self.base_notes = repair_template(ds) + facts.unknown_tags_note(changes)
+        self._kept_base = [] if self.own_pixels else facts.withhold_template_facts(
+            ds, self.template.sop_class, self.profile.keep_tags, TYPE1_DEFAULTS, self.base_notes)
         # once for the values every output shares (see fix_character_set's base)
         fix_character_set(ds)
         return ds, changes
@@ -264,13 +273,14 @@ class Converter:
         profile_changes = self.profile.apply(ds, ctx)
         changes += profile_changes
         set_by_profile = {c.tag for c in profile_changes if c.action != "removed"}
+        kind.kept_out = facts.after_profile(ds, kind.kept, profile_changes, set_by_profile, notes)
         self._set_clock(ds)
         place, placed = self._set_uids(ds, set_by_profile, ctx)
         self._complete_iod(ds, plan.sop_class, notes)
         fix_character_set(ds, self.base)
         self._set_file_meta(ds)
         syntax.encode(ds, self.transfer_syntax, self.encoding, raster.source, raster.encoded is None)
-        return Output(ds, plan, changes, notes, place, placed)
+        return Output(ds, plan, changes, notes, place, placed, kind.kept_out)
 
     def render(self, raster: Raster, writer: DatasetWriter, *, index: int = 1,
                stem: str = "image", name: str = "", adjust: Adjust | None = None,
@@ -299,7 +309,7 @@ class Converter:
             kind.stamp_tried = True
             kind.stamp = self._make_stamp(kind, out, raster, ctx, writer, adjust, adjust_tags)
         return Rendered([writer.encode(out.dataset)], out.plan, out.notes, out.dataset,
-                        _uids(out.dataset))
+                        _uids(out.dataset), out.kept_facts)
 
     def _fill(self, kind: _Kind, found: stamp.Stamp, raster: Raster, plan: PixelPlan, ctx: Context,
               writer: DatasetWriter, adjust: Adjust | None) -> Rendered | None:
@@ -326,7 +336,7 @@ class Converter:
             uids = (by_tag.get(_UID_TAGS["StudyInstanceUID"], found.study_series[0]),
                     by_tag.get(_UID_TAGS["SeriesInstanceUID"], found.study_series[1]), uid)
             return Rendered(found.fill(uid, arr, vr, values, encoded), plan, [*raster.notes, *found.notes],
-                            None, uids)
+                            None, uids, kind.kept_out)
         # a stamp's first fill is checked against the ordinary path
         out = self.convert(raster, index=ctx.index, stem=ctx.stem, name=ctx.name, adjust=adjust, ctx=ctx)
         data = writer.encode(out.dataset)
@@ -336,7 +346,7 @@ class Converter:
         else:  # pragma: no cover - a bug: never fill this stamp
             log.debug("stamp differs from the ordinary path; not used")
             kind.stamp = None
-        return Rendered([data], out.plan, out.notes, out.dataset, _uids(out.dataset))
+        return Rendered([data], out.plan, out.notes, out.dataset, _uids(out.dataset), out.kept_facts)
 
     def _make_stamp(self, kind: _Kind, out: Output, raster: Raster, ctx: Context,
                     writer: DatasetWriter, adjust: Adjust | None,
@@ -435,12 +445,13 @@ class Converter:
                 f"({plan.sop_class.name} requires it), values unchanged"
             )
         rows, columns = raster.rows_columns
-        notes += lend_matrix_facts(ds, self.template.dataset, (rows, columns), self.profile.pixel,
-                                   self.profile.keep_tags)
+        tpl, px, keep = self.template.dataset, self.profile.pixel, self.profile.keep_tags
+        notes += facts.lend_matrix_facts(ds, tpl, (rows, columns), px, keep)
+        kept = facts.kept_in_kind(ds, self._kept_base, tpl, (rows, columns), px, keep, plan.sop_class, notes)
         spacing_tags: tuple[int, ...] = ()
         if self._spacing is not None:
             # rendered per output (:meth:`_spacing_values`); here only its place
-            spacing_tags = spacing_targets(self.template.dataset)
+            spacing_tags = facts.spacing_targets(self.template.dataset)
             for tag in spacing_tags:
                 ds.add(DataElement(tag, "DS", "1\\1"))
             notes.append("pixel spacing of each image from the profile's pixel.spacing template")
@@ -452,7 +463,7 @@ class Converter:
         # comes back (profile `default` treats empty as absent, so this is
         # the same as completing each output)
         self._complete_iod(ds, plan.sop_class, notes)
-        kind = _Kind(ds, changes, notes, spacing_tags=spacing_tags)
+        kind = _Kind(ds, changes, notes, spacing_tags=spacing_tags, kept=[k for k in kept if k.tag in ds])
         _keep(self._kinds, key, kind)
         return kind
 
@@ -525,7 +536,8 @@ class Converter:
         """The UIDs, numbers (:meth:`Placement.apply`) and SOP Instance UID of
         the output's place; returns it and the tags set from it."""
         place = self.placement.place(str(ds.get("PatientID", "") or ""), ctx)
-        frame_of_reference = ("FrameOfReferenceUID" in self.template.dataset
+        # a Frame of Reference only where the output has one (engine.facts: none invented)
+        frame_of_reference = ("FrameOfReferenceUID" in ds
                               or "frame-of-reference" in self._modules(ds, ds.SOPClassUID))
         tags = self.placement.apply(ds, place, set_by_profile, frame_of_reference)
         if _UID_TAGS["SOPInstanceUID"] not in set_by_profile:

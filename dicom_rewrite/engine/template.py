@@ -12,7 +12,7 @@ from pathlib import Path
 
 from pydicom import dcmread
 from pydicom.dataset import Dataset
-from pydicom.errors import InvalidDicomError
+from pydicom.errors import BytesLengthException, InvalidDicomError
 from pydicom.uid import UID
 
 from dicom_rewrite.core import iod
@@ -83,6 +83,8 @@ class Template:
         # little-endian-neutral value, in a plain Dataset
         work = copy.deepcopy(ds)
         work.decode()
+        for _elem in work.iterall():
+            pass  # every raw element at every depth converted now: a damaged one fails here
         plain = Dataset()
         for elem in work:
             plain.add(elem)
@@ -94,7 +96,7 @@ class Template:
 #: values: struct.error; hostile nesting: RecursionError, MemoryError)
 _READ_ERRORS = (EOFError, ValueError, OSError, LookupError, TypeError, AttributeError,
                 NotImplementedError, zlib.error, struct.error, RecursionError, MemoryError,
-                OverflowError, AssertionError)
+                OverflowError, AssertionError, BytesLengthException)
 
 #: deepest sequence nesting a template may have (real IODs stay well below)
 MAX_DEPTH = 16

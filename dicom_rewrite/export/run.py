@@ -44,6 +44,9 @@ log = logging.getLogger(__name__)
 #: a frame selection: "all" or 0-based frame indices
 Frames = str | tuple[int, ...]
 
+#: ``--frames`` selects at most this many frames by number (``all`` has no limit)
+MAX_SELECTED_FRAMES = 1_000_000
+
 
 # ---------------------------------------------------------------------------
 # Options
@@ -63,9 +66,13 @@ def parse_frames(text: str | int | Sequence[int] | None) -> Frames:
         items = [t.strip() for t in text.split(",")]
     else:
         return tuple(int(i) for i in text)
+    ranges = [_frame_range(item, text) for item in items]
+    selected = sum(hi - lo + 1 for lo, hi in ranges)
+    if selected > MAX_SELECTED_FRAMES:
+        raise UsageError(f"--frames {text!r}: selects {selected} frames; at most {MAX_SELECTED_FRAMES} "
+                         "by number (use 'all' for every frame)")
     frames: list[int] = []
-    for item in items:
-        lo, hi = _frame_range(item, text)
+    for lo, hi in ranges:
         frames.extend(range(lo - 1, hi))
     return tuple(dict.fromkeys(frames))
 
@@ -155,7 +162,9 @@ def _export_batch(inputs: Iterable[str | Path], job: _Export) -> Iterator[dict[s
     done: set[Path] = set()
 
     def make(source: Source) -> ReportEntry:
-        if source.dicomdir is None and not source.path.exists():
+        if not source.path.exists():
+            if source.dicomdir is not None:  # PS3.10 8.5: a file-set lists only files it holds
+                raise InputError(f"listed in {source.dicomdir} but not found")
             raise InputError("no such file or folder")
         key = source.path.resolve()
         if key in done:

@@ -25,7 +25,14 @@ import numpy as np
 from pydicom import dcmread
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.errors import InvalidDicomError
-from pydicom.uid import UID, ExplicitVRLittleEndian, ImplicitVRLittleEndian, MediaStorageDirectoryStorage
+from pydicom.tag import BaseTag
+from pydicom.uid import (
+    UID,
+    ExplicitVRLittleEndian,
+    ImplicitVRLittleEndian,
+    MediaStorageDirectoryStorage,
+    UncompressedTransferSyntaxes,
+)
 
 from dicom_rewrite.errors import CodecUnavailableError, DicomRewriteError, PixelDataError, one_line
 
@@ -81,16 +88,79 @@ def has_pixel_data(ds: Dataset) -> bool:
     return any(kw in ds for kw in PIXEL_KEYWORDS)
 
 
+#: the memory budget of one decoded frame (frames are decoded one at a time)
+MAX_FRAME_BYTES = 1 << 30
+#: (FFFE,E000) Item tag, little endian: each fragment of encapsulated pixel data starts with one
+_ITEM_TAG = b"\xfe\xff\x00\xe0"
+
+
 def frame_count(ds: Dataset, *, strict: bool = True) -> int:
     """(0028,0008) Number of Frames (1 when absent or empty). A value that
     is not a number raises :class:`PixelDataError`, or counts as 1 when not
-    ``strict`` (a header read only for its references)."""
+    ``strict`` (a header read only for its references). When ``strict``, a
+    count the Pixel Data cannot hold, or a frame larger than
+    :data:`MAX_FRAME_BYTES` decoded, raises :class:`PixelDataError` before
+    anything is allocated."""
     try:
-        return max(int(ds.get("NumberOfFrames", 1) or 1), 1)
+        n = max(int(ds.get("NumberOfFrames", 1) or 1), 1)
     except (TypeError, ValueError):
         if not strict:
             return 1
         raise PixelDataError(f"(0028,0008) Number of Frames {ds.get('NumberOfFrames')!r} is not a number") from None
+    if strict:
+        _check_declared(ds, n)
+    return n
+
+
+def _file_size(ds: Dataset) -> int | None:
+    name = getattr(ds, "filename", None)
+    if not isinstance(name, (str, os.PathLike)):
+        return None
+    try:
+        return os.path.getsize(name)
+    except OSError:
+        return None
+
+
+def _check_declared(ds: Dataset, n: int) -> None:
+    """PS3.5 8.1.1 (native: the frames one after the other) and A.4
+    (encapsulated: at least one fragment per frame): is the declared size
+    what (7FE0,0010) holds, and one frame within the memory budget?"""
+    elem = ds._dict.get(BaseTag(0x7FE00010))
+    try:
+        rows, cols = int(ds.Rows), int(ds.Columns)
+        samples, bits = int(ds.get("SamplesPerPixel", 1) or 1), int(ds.BitsAllocated)
+    except (AttributeError, TypeError, ValueError):
+        return  # not an image header: the decoder says what is wrong
+    frame_bits = rows * cols * samples * bits
+    if frame_bits // 8 > MAX_FRAME_BYTES:
+        raise PixelDataError(f"a frame of {rows} x {cols} x {samples} samples of {bits} bits is "
+                             f"{frame_bits // 8} bytes decoded; at most {MAX_FRAME_BYTES} "
+                             "(the memory budget of one frame)")
+    if n == 1:
+        return
+    where = "(7FE0,0010)"
+    if elem is not None:
+        value = elem.value
+        held = len(value) if isinstance(value, bytes) else int(getattr(elem, "length", 0) or 0)
+    else:  # a header read without its pixels: the file's size bounds them
+        size = _file_size(ds)
+        if size is None:
+            return
+        value, held, where = None, size, "the whole file"
+    meta = getattr(ds, "file_meta", None)
+    tsyntax = UID(str(meta.get("TransferSyntaxUID", "") if meta is not None else ""))
+    if not tsyntax:
+        return  # the decoder refuses it with its own line
+    if tsyntax not in UncompressedTransferSyntaxes:  # encapsulated (PS3.5 A.4), also syntaxes pydicom lacks
+        # less the offset table; each fragment takes 8 bytes at least
+        fragments = value.count(_ITEM_TAG) - 1 if isinstance(value, bytes) else held // 8
+        if n > fragments:
+            raise PixelDataError(f"(0028,0008) Number of Frames {n}: the encapsulated pixel data holds "
+                                 f"at most {max(fragments, 0)} fragment(s), one at least per frame")
+    elif (n * frame_bits + 7) // 8 > held:
+        raise PixelDataError(f"(0028,0008) Number of Frames {n} needs {(n * frame_bits + 7) // 8} bytes "
+                             f"of pixel data; {where} holds {held}")
 
 
 # ---------------------------------------------------------------------------
@@ -353,14 +423,38 @@ def is_dicomdir(path: Path) -> bool:
 
 
 def dicomdir_members(path: Path) -> Iterator[Path] | None:
-    """The files a DICOMDIR's file-set lists, in its order; None when
-    ``path`` is not a DICOMDIR. An unreadable DICOMDIR raises (here, not
-    while iterating)."""
+    """The files a DICOMDIR's file-set lists, in its order, then those it
+    lists that do not exist (pydicom leaves them out with a warning: the
+    caller reports each); None when ``path`` is not a DICOMDIR. An
+    unreadable DICOMDIR raises (here, not while iterating)."""
+    import warnings
+
     from pydicom.fileset import FileSet
 
     p = Path(path)
     if not is_dicomdir(p):
         return None
-    fs = FileSet(dcmread(p))
-    return (Path(instance.path) for instance in fs)
+    ds = dcmread(p)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "does not exist": reported per file below
+        fs = FileSet(ds)
+    found = [Path(instance.path) for instance in fs]
+    have = {f.resolve() for f in found}
+    missing = [f for f in _referenced_files(ds, p.parent) if f.resolve() not in have and not f.exists()]
+    return iter(found + missing)
+
+
+def _referenced_files(ds: Dataset, root: Path) -> list[Path]:
+    """PS3.3 F.3.2.2: each record's Referenced File ID, a path of up to
+    eight components relative to the DICOMDIR's folder (PS3.10 8.5)."""
+    out = []
+    for record in ds.get("DirectoryRecordSequence", []) or []:
+        file_id = record.get("ReferencedFileID")
+        if not file_id:
+            continue
+        parts = [str(file_id)] if isinstance(file_id, str) else [str(v) for v in file_id]
+        if any(part in ("", ".", "..") or "/" in part for part in parts):
+            continue  # never outside the file-set's folder
+        out.append(root.joinpath(*parts))
+    return out
 

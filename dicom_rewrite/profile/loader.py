@@ -203,7 +203,7 @@ def _compose(name: str, text: str) -> yaml.Node | None:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f"{mark.line + 1}" if mark is not None else "1"
-        problem = getattr(exc, "problem", None) or str(exc)
+        problem = " ".join(str(getattr(exc, "problem", None) or exc).split())  # one line
         raise ProfileError(f"{name}:{line}: not valid YAML ({problem})") from None
     _check_tags(name, root)
     return root
