@@ -17,7 +17,8 @@ from typing import Any, TypeVar
 import numpy as np
 from pydicom.dataset import Dataset
 
-from dicom_rewrite.batch import FolderSink, ReportEntry, Sink, Source, run_batch, walk
+from dicom_rewrite.batch import ReportEntry, Sink, Source, run_batch, walk
+from dicom_rewrite.batch.delivery import Delivery, local_sink
 from dicom_rewrite.batch.metadata import Metadata, MetadataLike, plan_metadata
 from dicom_rewrite.core.diff import DiffRow, diff
 from dicom_rewrite.encode.syntax import Options
@@ -127,13 +128,17 @@ class _Pages:
         pages = list(found)
         return iter([stack(pages, self.frame_time)] if len(pages) > 1 else pages)
 
+    def prefix(self, source: Source) -> str:
+        """The sub-folder of ``source``'s outputs (``keep_tree``), ending in ``/``, or ``""``."""
+        folder = source.folder if self.keep_tree else PurePath(".")
+        return "".join(f"{sanitise_component(part, '_')}/" for part in folder.parts)
+
     def make(self, source: Source, make: Callable[[Raster, int, Path], _T]) -> Iterator[tuple[_T, str]]:
         """Each page's output and name, one page decoded at a time."""
         path = source.path
         if not path.is_file():
             raise InputError(f"{path}: no such file")
-        folder = source.folder if self.keep_tree else PurePath(".")
-        prefix = "".join(f"{sanitise_component(part, '_')}/" for part in folder.parts)
+        prefix = self.prefix(source)
         for raster in self.rasters(path):
             self.index += 1
             stem = path.stem if raster.pages == 1 else f"{path.stem}_p{raster.page + 1:04d}"
@@ -208,6 +213,8 @@ def convert_files(
     metadata_optional: bool = False,
     multiframe: str | None = None,
     frame_time: float | None = None,
+    dicomdir: bool = False,
+    name: str | None = None,
 ) -> Iterator[dict[str, Any]]:
     """Convert and write: yields one report entry per input.
 
@@ -225,7 +232,11 @@ def convert_files(
     ``send_to``: more destinations of every output (e.g. a
     :class:`~dicom_rewrite.batch.pacs.DimseSink`); ``out_dir`` may then be
     None (nothing kept locally). Each entry's ``destinations`` lists where
-    every output went, with the PACS's status. ``keep_color``: a colour
+    every output went, with the PACS's status. ``dicomdir``: ``out_dir`` is
+    a DICOM file-set (PS3.10), written when the batch ends; an existing one
+    is added to. ``name``: the output path template (as ``export``'s
+    ``--name``: DICOM keywords of the output, ``{stem}``, ``{index}``;
+    every component sanitised, never outside ``out_dir``). ``keep_color``: a colour
     image whose channels are equal everywhere stays RGB (default: it is
     stored as MONOCHROME2, values unchanged, so it stays in the template's class).
     ``encoding``: quality / NEAR / ratio of a lossy ``transfer_syntax``;
@@ -246,57 +257,54 @@ def convert_files(
     :class:`~dicom_rewrite.errors.ManifestError` before anything is written."""
     if multiframe not in (None, "pages", "batch"):
         raise UsageError(f"--multiframe {multiframe}: choose pages or batch")
-    sinks: list[Sink] = list(send_to)
-    folder = FolderSink(out_dir, overwrite=overwrite, durable=durable) if out_dir is not None else None
-    if folder is not None:
-        sinks.insert(0, folder)
-    if not sinks:
-        raise UsageError("convert: no destination (give an output folder, or a PACS to send to)")
     writer = DatasetWriter()
     prof = as_profile(profile)
     conv = Converter(as_template(template), prof, transfer_syntax=transfer_syntax,
                      started=started, encoding=encoding, passthrough_only=passthrough_only)
     sources, meta = _with_metadata(inputs, prof, metadata, metadata_key, metadata_optional)
+    delivery = Delivery(local_sink(out_dir, dicomdir=dicomdir, overwrite=overwrite, durable=durable),
+                        send_to, command="convert", name=name)
     pages = _Pages(keep_tree, keep_color, conv.keep_jpeg, multiframe, frame_time)
     if multiframe == "batch":
         try:
-            yield from (e.as_dict() for e in _one_instance(sources, conv, writer, pages, folder, sinks))
+            yield from (e.as_dict() for e in _one_instance(sources, conv, writer, pages, delivery))
         finally:
-            for sink in sinks:
-                sink.close()
+            delivery.close()
         return
 
     def make(source: Source) -> ReportEntry:
         entry = ReportEntry(str(source.path))
         summary = _Summary()
+        label = str(source.path)
         try:
-            for out, name in pages.make(source, lambda r, i, p: conv.render(
+            for out, default in pages.make(source, lambda r, i, p: conv.render(
                     r, writer, index=i, stem=p.stem, name=p.name,
                     ctx=meta.context(conv, source, i, p.stem, p.name))):
                 summary.add(out)  # not the output itself: its pixels go once written
-                if not _deliver(entry, source, out, name, folder, sinks):
+                target = delivery.name(default, out.parts, out.dataset, stem=source.path.stem,
+                                       prefix=pages.prefix(source))
+                if not delivery.put(entry, target, out.parts, label=label):
                     break
+                summary.delivered += 1
         except BaseException:
-            if folder is not None:
-                folder.discard(entry.outputs)  # a page that cannot be read: the input has no outputs
+            delivery.discard(entry)  # a page that cannot be read: the input has no outputs
             raise
-        summary.describe(entry, len(entry.outputs))
+        summary.describe(entry, summary.delivered)
         missing = meta.note(source)
         if missing:
             entry.fields["notes"] = [*entry.fields.get("notes", []), missing]
+        delivery.finish(entry)
         return entry
 
     try:
-        for entry in run_batch(sources, make):
+        for entry in delivery.settle(run_batch(sources, make)):
             yield entry.as_dict()
     finally:
-        for sink in sinks:
-            sink.close()
+        delivery.close()
 
 
 def _one_instance(sources: Iterable[Source], conv: Converter, writer: DatasetWriter,
-                  pages: _Pages, folder: FolderSink | None,
-                  sinks: Sequence[Sink]) -> list[ReportEntry]:
+                  pages: _Pages, delivery: Delivery) -> list[ReportEntry]:
     """``--multiframe batch``: every input's pages, in input order, as the
     frames of one instance; each input's entry names that one output."""
     frames: list[Raster] = []
@@ -324,36 +332,16 @@ def _one_instance(sources: Iterable[Source], conv: Converter, writer: DatasetWri
             entry.fail(one_line(exc))
         return entries
     summary.add(out)
-    _deliver(made, first, out, "multiframe.dcm", folder, sinks)
-    summary.describe(made, len(made.outputs))
+    delivered = delivery.put(made, delivery.name("multiframe.dcm", out.parts, out.dataset, stem="multiframe"),
+                             out.parts, label=str(first.path))
+    delivery.flush()
+    summary.describe(made, int(delivered))
+    delivery.finish(made)
     made.fields["frames"] = len(frames)
     for entry in done:
         entry.outputs, entry.error, entry.status = list(made.outputs), made.error, made.status
         entry.fields.update(made.fields)
     return entries
-
-
-def _deliver(entry: ReportEntry, source: Source, out: Rendered, name: str,
-             folder: FolderSink | None, sinks: Sequence[Sink]) -> bool:
-    """Put one output into every sink; False when the local write failed
-    (the input's later pages are not made). A PACS that refuses an output
-    fails the entry but not the other destinations."""
-    sent: list[str] = entry.fields.setdefault("destinations", []) if len(sinks) > 1 or folder is None else []
-    for sink in sinks:
-        try:
-            where = sink.put(sink.claim(name), out.parts)
-        except (OSError, ValueError) as exc:
-            if sink is folder:
-                entry.fail(f"{source.path}: cannot write output ({one_line(exc)})")
-                return False
-            entry.fail(f"{source.path}: {one_line(exc)}")
-            sent.append(one_line(exc))
-            continue
-        if sink is folder:
-            entry.outputs.append(where)
-        if len(sinks) > 1 or folder is None:
-            sent.append(where)
-    return True
 
 
 class _Summary:
@@ -364,6 +352,7 @@ class _Summary:
         self.first: tuple[Any, tuple[str, str, str]] | None = None  # (pixel plan, UIDs)
         self.instance_uids: list[str] = []
         self.kept_facts: dict[str, dict[str, str]] = {}
+        self.delivered = 0  # outputs the local sink (or, without one, the network) took
 
     def add(self, out: Rendered) -> None:
         self.notes.update(out.notes)

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.interop import require_tool
+from tests.interop import REQUIRE, require_tool
 
 
 def free_port() -> int:
@@ -30,6 +30,11 @@ class Orthanc:
     proc: subprocess.Popen[bytes]
 
     @property
+    def stow(self) -> str:
+        """The DICOMweb base URL (with ``dicomweb=True``)."""
+        return f"{self.base}/dicom-web"
+
+    @property
     def peer(self) -> str:
         return f"ORTHANC@127.0.0.1:{self.port}"
 
@@ -40,6 +45,18 @@ class Orthanc:
     def json(self, path: str) -> Any:
         return json.loads(self.get(path))
 
+    def post(self, path: str, body: Any) -> Any:
+        req = urllib.request.Request(self.base + path, data=json.dumps(body).encode(), method="POST",
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return json.loads(r.read())
+
+    def study_instances(self, study_uid: str) -> dict[str, str]:
+        """SOP Instance UID -> Orthanc id of every instance stored in the study."""
+        found = self.post("/tools/find", {"Level": "Instance", "Query": {"StudyInstanceUID": study_uid},
+                                          "Expand": True})
+        return {i["MainDicomTags"]["SOPInstanceUID"]: i["ID"] for i in found}
+
     def stop(self) -> None:
         self.proc.terminate()
         try:
@@ -49,16 +66,35 @@ class Orthanc:
             self.proc.wait(10)
 
 
+#: the Debian package orthanc-dicomweb's plugin (STOW-RS, QIDO-RS, WADO-RS)
+DICOMWEB_PLUGIN = Path("/usr/share/orthanc/plugins/libOrthancDicomWeb.so")
+
+
+def require_dicomweb_plugin() -> Path:
+    if DICOMWEB_PLUGIN.is_file():
+        return DICOMWEB_PLUGIN
+    msg = f"{DICOMWEB_PLUGIN} not found (install the Debian package orthanc-dicomweb)"
+    if REQUIRE:
+        pytest.fail(msg + "; DICOM_REWRITE_REQUIRE_INTEROP=1 forbids skipping")
+    pytest.skip(msg)
+
+
 @contextmanager
-def running_orthanc(root: Path):
+def running_orthanc(root: Path, *, dicomweb: bool = False, extra: dict[str, Any] | None = None):
+    """Orthanc on loopback; ``dicomweb``: with the DICOMweb plugin at
+    ``/dicom-web/``; ``extra``: more configuration (e.g. DICOM TLS)."""
     exe = require_tool("Orthanc")
     http, dicom = free_port(), free_port()
-    config = {
+    config: dict[str, Any] = {
         "Name": "dicom-rewrite-test", "StorageDirectory": str(root / "db"), "IndexDirectory": str(root / "db"),
         "HttpPort": http, "DicomPort": dicom, "DicomAet": "ORTHANC", "RemoteAccessAllowed": False,
         "AuthenticationEnabled": False, "DicomCheckCalledAet": False, "Plugins": [],
         "HttpBindAddress": "127.0.0.1", "DicomServerEnabled": True,
     }
+    if dicomweb:
+        config["Plugins"] = [str(require_dicomweb_plugin())]
+        config["DicomWeb"] = {"Enable": True, "Root": "/dicom-web/"}
+    config.update(extra or {})
     root.mkdir(parents=True, exist_ok=True)
     (root / "config.json").write_text(json.dumps(config))
     with open(root / "orthanc.log", "w") as log:

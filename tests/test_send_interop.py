@@ -1,6 +1,7 @@
-"""Outputs sent to a real PACS (Orthanc on loopback) by DICOM C-STORE:
-every instance stored once over one association, per-instance status in the
-report, and a PACS that goes away mid-batch costs only those stores."""
+"""Outputs sent to a real PACS (Orthanc on loopback, with its DICOMweb
+plugin) by DICOM C-STORE and by STOW-RS: every instance stored once (over
+one association; in bounded chunks), per-instance status in the report, and
+a PACS that goes away mid-batch costs only those stores."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from PIL import Image
 
 from dicom_rewrite import convert_files
 from dicom_rewrite.api import DimseSink, Peer, echo
+from dicom_rewrite.batch.stow import StowSink
 from dicom_rewrite.cli import main
 from tests.conftest import REPO
 from tests.orthanc import running_orthanc
@@ -35,43 +37,71 @@ def _pngs(folder, n):
 
 @pytest.fixture(scope="module")
 def orthanc(tmp_path_factory):
-    with running_orthanc(tmp_path_factory.mktemp("orthanc-send")) as server:
+    with running_orthanc(tmp_path_factory.mktemp("orthanc-send"), dicomweb=True) as server:
         yield server
 
 
-def test_200_images_stored_once_over_one_association(orthanc, tmp_path):
-    arrays = _pngs(tmp_path / "png", 200)
-    sink = DimseSink(Peer.parse(orthanc.peer))
-    entries = list(convert_files([tmp_path / "png"], CT, tmp_path / "out", send_to=[sink]))
+@pytest.fixture(scope="module")
+def png200(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("png200") / "png"
+    return folder, _pngs(folder, 200)
+
+
+def _stored_once(orthanc, entries, arrays):
+    """Every sent instance is in the PACS once (counts and UIDs), and the
+    pixels of one, decoded by the PACS, are the source's."""
     assert all(e["status"] == "ok" for e in entries), [e for e in entries if e["status"] != "ok"][:2]
-    assert sink.associations == 1
-    assert all(e["destinations"][1].endswith(" success") for e in entries)
-    assert len(list((tmp_path / "out").glob("*.dcm"))) == 200  # kept locally too
-    stored = orthanc.json("/instances")
-    assert len(stored) == 200
-    uids = {orthanc.json(f"/instances/{i}/simplified-tags")["SOPInstanceUID"] for i in stored[:20]}
-    sent = {u for e in entries for u in e["sop_instance_uids"]}
-    assert uids <= sent
-    # the pixels of one instance, decoded by the PACS, are the source's
+    (study,) = {e["study_instance_uid"] for e in entries}
+    stored = orthanc.study_instances(study)
+    sent = [u for e in entries for u in e["sop_instance_uids"]]
+    assert len(sent) == len(set(sent)) == len(stored) == len(arrays)
+    assert set(stored) == set(sent)
     first = next(e for e in entries if e["input"].endswith("img0000.png"))
-    iid = next(i for i in stored
-               if orthanc.json(f"/instances/{i}/simplified-tags")["SOPInstanceUID"] == first["sop_instance_uids"][0])
-    got = np.asarray(Image.open(io.BytesIO(orthanc.get(f"/instances/{iid}/image-uint16"))))
-    assert np.array_equal(got.astype(np.int64), arrays[0].astype(np.int64))
+    png = orthanc.get(f"/instances/{stored[first['sop_instance_uids'][0]]}/image-uint16")
+    assert np.array_equal(np.asarray(Image.open(io.BytesIO(png))).astype(np.int64), arrays[0].astype(np.int64))
 
 
-def test_send_without_out_keeps_nothing_locally(orthanc, tmp_path, capsys):
+def test_200_images_stored_once_over_one_association(orthanc, tmp_path, png200):
+    folder, arrays = png200
+    sink = DimseSink(Peer.parse(orthanc.peer))
+    entries = list(convert_files([folder], CT, tmp_path / "out", send_to=[sink], durable=False))
+    _stored_once(orthanc, entries, arrays)
+    assert sink.associations == 1
+    assert all(e["destinations"] == [*e["outputs"], f"dimse://{orthanc.peer} success"] for e in entries)
+    assert len(list((tmp_path / "out").glob("*.dcm"))) == 200  # kept locally too
+
+
+def test_200_images_stored_once_by_stow_in_bounded_chunks(orthanc, png200):
+    folder, arrays = png200
+    sink = StowSink(orthanc.stow, max_instances=64)
+    entries = list(convert_files([folder], CT, None, send_to=[sink]))
+    _stored_once(orthanc, entries, arrays)
+    assert sink.requests == 4  # 64 + 64 + 64 + 8 instances
+    assert all(e["destinations"] == [f"{orthanc.stow}/studies success"] and e["outputs"] == [] for e in entries)
+
+
+def test_send_and_stow_without_out_keep_nothing_locally(orthanc, tmp_path, monkeypatch):
     _pngs(tmp_path / "png", 3)
-    before = len(orthanc.json("/instances"))
+    monkeypatch.setenv("PACS_TOKEN", "s3cret-token")
     report = tmp_path / "report.json"
     code = main(["convert", str(tmp_path / "png"), "--template", str(CT), "--send", orthanc.peer,
-                 "--report", str(report)])
+                 "--stow", orthanc.stow, "--token-env", "PACS_TOKEN", "--report", str(report)])
     assert code == 0
-    assert len(orthanc.json("/instances")) == before + 3
     entries = json.loads(report.read_text())
+    assert len(orthanc.study_instances(entries[0]["study_instance_uid"])) == 3
     assert [e["outputs"] for e in entries] == [[], [], []]
-    assert all(d.startswith(f"dimse://{orthanc.peer}") for e in entries for d in e["destinations"])
+    assert all(e["destinations"] == [f"dimse://{orthanc.peer} success", f"{orthanc.stow}/studies success"]
+               for e in entries)
+    assert "s3cret" not in report.read_text()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["png", "report.json"]
+
+
+def test_a_token_variable_that_is_not_set_is_a_usage_error(orthanc, tmp_path, capsys, monkeypatch):
+    _pngs(tmp_path / "png", 1)
+    monkeypatch.delenv("NO_SUCH_TOKEN", raising=False)
+    assert main(["convert", str(tmp_path / "png"), "--template", str(CT), "--stow", orthanc.stow,
+                 "--token-env", "NO_SUCH_TOKEN"]) == 2
+    assert "NO_SUCH_TOKEN is not set" in capsys.readouterr().err
 
 
 def test_echo(orthanc, capsys):
@@ -82,10 +112,10 @@ def test_echo(orthanc, capsys):
 
 def test_a_pacs_that_stops_mid_batch_fails_only_those_stores(tmp_path, capsys):
     _pngs(tmp_path / "png", 12)
-    with running_orthanc(tmp_path / "pacs") as server:
-        sink = DimseSink(Peer.parse(server.peer), timeout=5, retries=1)
+    with running_orthanc(tmp_path / "pacs", dicomweb=True) as server:
+        sinks = [DimseSink(Peer.parse(server.peer), timeout=5, retries=1), StowSink(server.stow, max_instances=1, retries=0)]
         entries = []
-        for entry in convert_files([tmp_path / "png"], CT, tmp_path / "out", send_to=[sink]):
+        for entry in convert_files([tmp_path / "png"], CT, tmp_path / "out", send_to=sinks):
             entries.append(entry)
             if len(entries) == 4:
                 server.stop()
@@ -93,5 +123,8 @@ def test_a_pacs_that_stops_mid_batch_fails_only_those_stores(tmp_path, capsys):
     assert [e["status"] for e in entries[:4]] == ["ok"] * 4
     failed = entries[5:]
     assert all(e["status"] == "error" and "C-STORE to dimse://" in e["error"] for e in failed)
+    sent = [d for e in failed for d in e["destinations"][1:]]
+    assert all(d.startswith(("C-STORE to", "STOW-RS to")) for d in sent), sent
+    assert all(len(e["destinations"]) == 3 for e in entries)
     assert len(list((tmp_path / "out").glob("*.dcm"))) == 12  # everything still written locally
     assert "Traceback" not in capsys.readouterr().err

@@ -29,7 +29,8 @@ from dicom_rewrite.annotate.layout import DEFAULT_LABEL_FORMAT, PlacedBox
 from dicom_rewrite.annotate.masks import load_masks
 from dicom_rewrite.annotate.run import Annotator
 from dicom_rewrite.annotate.shapes import DEFAULT_COLOR, DEFAULT_THICKNESS, RGB, BoxError, Shape
-from dicom_rewrite.batch import FolderSink, ReportEntry, Source, run_batch, walk
+from dicom_rewrite.batch import ReportEntry, Sink, Source, run_batch, walk
+from dicom_rewrite.batch.delivery import Delivery, local_sink
 from dicom_rewrite.errors import DicomRewriteError, InputError, UsageError, one_line
 from dicom_rewrite.io import dicom_in
 from dicom_rewrite.io.files import sanitise_component
@@ -198,7 +199,7 @@ def _boxes_per_input(items: list[_Input], shapes: ShapeInputs) -> dict[int, list
     return out
 
 
-def _make(run: Annotator, inp: _Input, sink: FolderSink) -> ReportEntry:
+def _make(run: Annotator, inp: _Input, sink: Delivery) -> ReportEntry:
     """The pipeline's work for one input that has not failed yet."""
     path = str(inp.source.path)
     if inp.skipped:
@@ -220,20 +221,22 @@ def _output_name(path: Path, frame: int, n_frames: int) -> str:
     return f"{stem}_annotated.dcm" if n_frames == 1 else f"{stem}_f{frame:04d}_annotated.dcm"
 
 
-def _write_annotations(run: Annotator, inp: _Input, plans: list[Planned], sink: FolderSink) -> ReportEntry:
+def _write_annotations(run: Annotator, inp: _Input, plans: list[Planned], sink: Delivery) -> ReportEntry:
     """Pass 2 for one input: render its planned frames and write them."""
     path = inp.source.path
     entry = ReportEntry(str(path))
     try:
         full = dcmread(path)
         frames_info = []
-        written = []
         notes: set[str] = set()
         n_frames = frame_count(full)
         for planned in plans:
             ann = run.render(planned, full)
-            written.append(sink.put(sink.claim(_output_name(path, planned.frame, n_frames)),
-                                    [_dicom_bytes(ann.dataset)]))
+            parts = [_dicom_bytes(ann.dataset)]
+            name = sink.name(_output_name(path, planned.frame, n_frames), parts, ann.dataset, stem=path.stem,
+                             frame=planned.frame, suffix_frame=n_frames > 1)
+            if not sink.put(entry, name, parts, label=str(path)):
+                break
             notes.update(ann.notes)
             frames_info.append({
                 "frame": planned.frame,
@@ -242,12 +245,12 @@ def _write_annotations(run: Annotator, inp: _Input, plans: list[Planned], sink: 
                 "clipped": sum(p.clipped for p in planned.placed),
                 "window": ann.window.as_dict(),
             })
-        entry.outputs = written
         entry.fields["frames"] = frames_info
         entry.fields["sop_class"] = UID(str(ann.dataset.SOPClassUID)).name
         entry.fields["series_instance_uid"] = str(ann.dataset.SeriesInstanceUID)
         if notes:
             entry.fields["notes"] = sorted(notes)
+        sink.finish(entry)
     except DicomRewriteError:
         raise  # InputError (PixelDataError too) is this input's; run_batch reports it
     except (OSError, ValueError, TypeError) as exc:
@@ -263,7 +266,7 @@ def _shape_fields(placed: Sequence[PlacedBox]) -> dict[str, Any]:
                        for p in placed]}
 
 
-def _state_entries(run: Annotator, sink: FolderSink) -> Iterator[ReportEntry]:
+def _state_entries(run: Annotator, sink: Delivery) -> Iterator[ReportEntry]:
     """One entry per presentation state, written after every image, under
     the batch pipeline's error policy (a failure is that state's entry)."""
     groups, skipped = run.state_groups()
@@ -279,18 +282,18 @@ def _state_entries(run: Annotator, sink: FolderSink) -> Iterator[ReportEntry]:
             "references": [str(r.ReferencedSOPInstanceUID)
                            for s in state.ReferencedSeriesSequence
                            for r in s.ReferencedImageSequence]})
-        try:
-            entry.outputs = [sink.put(sink.claim(f"gsps_{k:03d}.dcm"), [_dicom_bytes(state)])]
-        except (OSError, ValueError) as exc:
-            entry.fail(f"presentation state {k}: {one_line(exc)}")
         if skipped and k == len(groups):
             entry.fields["notes"] = skipped
+        parts = [_dicom_bytes(state)]
+        name = sink.name(f"gsps_{k:03d}.dcm", parts, state, stem=f"gsps_{k:03d}")
+        if sink.put(entry, name, parts, label=f"presentation state {k}"):
+            sink.finish(entry)
         return entry
 
     yield from run_batch(sources, make, describe=lambda s, exc: f"{s.path}: {one_line(exc)}")
 
 
-def _report_entries(run: Annotator, sink: FolderSink) -> Iterator[ReportEntry]:
+def _report_entries(run: Annotator, sink: Delivery) -> Iterator[ReportEntry]:
     """One entry per structured report (one per study), written after the
     presentation states, under the batch pipeline's error policy."""
     groups = run.report_groups()
@@ -303,10 +306,10 @@ def _report_entries(run: Annotator, sink: FolderSink) -> Iterator[ReportEntry]:
         entry = ReportEntry(f"structured report {k}", fields={
             "findings": sum(len(d.placed) for d in group.drawn),
             "references": sorted({str(d.source.SOPInstanceUID) for d in group.drawn})})
-        try:
-            entry.outputs = [sink.put(sink.claim(f"sr_{k:03d}.dcm"), [_dicom_bytes(report)])]
-        except (OSError, ValueError) as exc:
-            entry.fail(f"structured report {k}: {one_line(exc)}")
+        parts = [_dicom_bytes(report)]
+        name = sink.name(f"sr_{k:03d}.dcm", parts, report, stem=f"sr_{k:03d}")
+        if sink.put(entry, name, parts, label=f"structured report {k}"):
+            sink.finish(entry)
         return entry
 
     yield from run_batch(sources, make, describe=lambda s, exc: f"{s.path}: {one_line(exc)}")
@@ -314,7 +317,7 @@ def _report_entries(run: Annotator, sink: FolderSink) -> Iterator[ReportEntry]:
 
 def annotate_files(
     inputs: Iterable[str | Path],
-    out_dir: str | Path,
+    out_dir: str | Path | None,
     *,
     boxes: Sequence[Shape] = (),
     box_file: str | Path | None = None,
@@ -333,6 +336,9 @@ def annotate_files(
     label_format: str = DEFAULT_LABEL_FORMAT,
     min_score: float | None = None,
     sr: bool = False,
+    send_to: Sequence[Sink] = (),
+    dicomdir: bool = False,
+    name: str | None = None,
 ) -> Iterator[dict[str, Any]]:
     """Annotate DICOM files (or folders) and write the results under ``out_dir``.
 
@@ -343,7 +349,10 @@ def annotate_files(
     Everything is validated before the first file is written: bad box
     input raises :class:`BoxError` and writes nothing. Yields one report
     entry per input (and per presentation state, and for the SR: ``sr``).
-    ``durable``: fsync files, and folders when the batch ends."""
+    ``durable``: fsync files, and folders when the batch ends. ``send_to``:
+    more destinations (a PACS, a DICOMweb server); ``out_dir`` may then be
+    None. ``dicomdir``: ``out_dir`` is a DICOM file-set (as ``convert``'s).
+    ``name``: the output path template (as ``convert``'s)."""
     shapes = ShapeInputs(boxes, [f for f in (box_file, polygon_file) if f], masks, mask_labels)
     shapes.check()
     run = Annotator(profile, window=window, color=color, thickness=thickness, clip=clip,
@@ -356,7 +365,7 @@ def annotate_files(
     _plan_all(run, items, per_input, all_slices)
 
     # pass 2: render and write, through the batch pipeline
-    sink = FolderSink(out_dir, durable=durable)
+    sink = Delivery(local_sink(out_dir, dicomdir=dicomdir, durable=durable), send_to, command="annotate", name=name)
     # an input that failed already is reported by the pipeline, with its error
     sources = [dataclasses.replace(inp.source, error=inp.error) if inp.error else inp.source for inp in items]
     by_source = {id(s): inp for s, inp in zip(sources, items)}
@@ -365,13 +374,13 @@ def annotate_files(
         return _make(run, by_source[id(source)], sink)
 
     try:
-        for entry in run_batch(sources, make):
+        for entry in sink.settle(run_batch(sources, make)):
             yield entry.as_dict()
         if gsps:
-            for entry in _state_entries(run, sink):
+            for entry in sink.settle(_state_entries(run, sink)):
                 yield entry.as_dict()
         if sr:
-            for entry in _report_entries(run, sink):
+            for entry in sink.settle(_report_entries(run, sink)):
                 yield entry.as_dict()
     finally:
         sink.close()

@@ -26,11 +26,12 @@ class Sink(Protocol):
     """A destination of outputs (a folder today; a file-set, a PACS or a
     DICOMweb server are further sinks)."""
 
-    def claim(self, name: str) -> Path:
-        """Reserve the place of the output called ``name`` (relative path)."""
+    def claim(self, name: str) -> Any:
+        """Reserve the place of the output called ``name`` (relative path);
+        the sink's own token (a folder's path, a PACS's name) for ``put``."""
         ...
 
-    def put(self, target: Path, parts: Sequence[Any], *,
+    def put(self, target: Any, parts: Sequence[Any], *,
             dump: Callable[[Any, BinaryIO], None] | None = None) -> str:
         """Store ``parts`` (bytes or C-contiguous arrays, in order) at a
         claimed place; return where it went (for the report)."""

@@ -8,7 +8,16 @@ from collections.abc import Sequence
 from typing import Any
 
 from dicom_rewrite import annotate as annotate_api
-from dicom_rewrite.cli.common import add_output_options, check_report_path, collect, summarise
+from dicom_rewrite.cli.common import (
+    add_name_option,
+    add_output_options,
+    add_send_options,
+    check_report_path,
+    collect,
+    require_destination,
+    send_sinks,
+    summarise,
+)
 from dicom_rewrite.errors import UsageError
 from dicom_rewrite.render.windowing import PRESETS
 
@@ -73,9 +82,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="also write a Comprehensive 3D SR (TID 1500 measurement report) per study")
     p.add_argument("--profile", metavar="P.yaml",
                    help="site profile (identity, study and series are kept/decided here)")
-    p.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    p.add_argument("--out", metavar="DIR", help="output folder (required unless sending)")
     p.add_argument("--report", metavar="report.json", help="report of every input (.jsonl: a line each, as it goes)")
+    add_name_option(p)
     add_output_options(p)
+    add_send_options(p)
 
 
 def _boxes(raw: Sequence[dict[str, Any]] | None) -> list[annotate_api.Box]:
@@ -95,6 +106,7 @@ def run(args: argparse.Namespace) -> int:
     window = annotate_api.resolve_window(args.window)
     profile = api.as_profile(args.profile) if args.profile else None
     check_report_path(args.report)
+    require_destination(args, "annotate")
     results = annotate_api.annotate_files(
         args.inputs,
         args.out,
@@ -115,6 +127,9 @@ def run(args: argparse.Namespace) -> int:
         label_format=args.label_format,
         min_score=args.min_score,
         sr=args.sr,
+        send_to=send_sinks(args),
+        dicomdir=args.dicomdir,
+        name=args.name,
     )
     entries = collect(results, args.report, desc="annotate")
     return summarise(entries)

@@ -65,23 +65,51 @@ def metadata_options(args: Any) -> dict[str, Any]:
             "metadata_optional": args.metadata_optional}
 
 
+def add_name_option(p: Any) -> None:
+    """``--name``: the output names of a command that writes DICOM (export's name language)."""
+    p.add_argument("--name", metavar="TEMPLATE",
+                   help="output path template over the output's DICOM keywords, {stem}, {frame} and {index}, "
+                        "e.g. '{PatientID}/{StudyInstanceUID}/{SeriesNumber}/{InstanceNumber:04d}'")
+
+
 def add_send_options(p: Any) -> None:
-    """Options of the commands that can send their outputs to a PACS."""
+    """Destination options of the commands that write DICOM: a file-set, a PACS."""
+    p.add_argument("--dicomdir", action="store_true",
+                   help="make --out a DICOM file-set (PS3.10 media: 8-character file IDs and a DICOMDIR); "
+                        "an existing file-set is added to")
     p.add_argument("--send", metavar="AET@HOST:PORT",
                    help="also store every output in this PACS by DICOM C-STORE (one association per batch)")
     p.add_argument("--calling-aet", default="DICOM_REWRITE", metavar="AET",
                    help="our AE title for --send (default DICOM_REWRITE)")
     p.add_argument("--timeout", type=float, default=30.0, metavar="S",
-                   help="network timeout in seconds for --send (default 30)")
+                   help="network timeout in seconds for --send and --stow (default 30)")
+    p.add_argument("--stow", metavar="URL",
+                   help="also store every output in this DICOMweb server by STOW-RS "
+                        "(its base URL, e.g. http://pacs:8042/dicom-web)")
+    p.add_argument("--token-env", metavar="NAME",
+                   help="environment variable holding a bearer token for --stow (never the token itself)")
+
+
+def require_destination(args: Any, command: str) -> None:
+    """Refuse a run with nowhere to put its outputs, before anything is read."""
+    if not args.out and not getattr(args, "send", None) and not getattr(args, "stow", None):
+        raise UsageError(f"{command}: --out DIR, --send AET@HOST:PORT or --stow URL is required")
 
 
 def send_sinks(args: Any) -> list[Any]:
-    """The PACS sinks the --send options name (none without --send)."""
-    if not getattr(args, "send", None):
-        return []
-    from dicom_rewrite.batch.pacs import DimseSink, Peer
+    """The network sinks the --send and --stow options name (none without them)."""
+    sinks: list[Any] = []
+    if getattr(args, "send", None):
+        from dicom_rewrite.batch.pacs import DimseSink, Peer
 
-    return [DimseSink(Peer.parse(args.send), calling_aet=args.calling_aet, timeout=args.timeout)]
+        sinks.append(DimseSink(Peer.parse(args.send), calling_aet=args.calling_aet, timeout=args.timeout))
+    if getattr(args, "stow", None):
+        from dicom_rewrite.batch.stow import StowSink
+
+        sinks.append(StowSink(args.stow, token_env=args.token_env, timeout=args.timeout))
+    elif getattr(args, "token_env", None):
+        raise UsageError("--token-env is the bearer token of --stow; give --stow URL too")
+    return sinks
 
 
 def check_report_path(path: str | Path | None) -> None:

@@ -8,11 +8,13 @@ from dicom_rewrite import api
 from dicom_rewrite.cli.common import (
     EXIT_OK,
     add_metadata_options,
+    add_name_option,
     add_output_options,
     add_send_options,
     check_report_path,
     collect,
     metadata_options,
+    require_destination,
     send_sinks,
     summarise,
 )
@@ -52,6 +54,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--keep-color", action="store_true",
                    help="keep RGB images whose channels are equal everywhere as RGB (default: stored gray)")
     add_metadata_options(p)
+    add_name_option(p)
     add_output_options(p)
     add_send_options(p)
 
@@ -65,8 +68,9 @@ def run(args: argparse.Namespace) -> int:
         for row in rows:
             print(row.format())
         return EXIT_OK
-    if not args.out and not args.send:
-        raise UsageError("convert: --out DIR or --send AET@HOST:PORT is required (or use --dry-run)")
+    require_destination(args, "convert")
+    if args.dicomdir and (args.keep_tree or args.overwrite or args.name):
+        raise UsageError("convert: --dicomdir names files itself (no --name, --keep-tree or --overwrite)")
     check_report_path(args.report)
     files = api.expand_inputs(args.inputs)
     if not files:
@@ -76,7 +80,8 @@ def run(args: argparse.Namespace) -> int:
                                 keep_tree=args.keep_tree, durable=args.durable, send_to=send_sinks(args),
                                 keep_color=args.keep_color, encoding=_encoding(args),
                                 passthrough_only=args.passthrough_only, multiframe=args.multiframe,
-                                frame_time=args.frame_time, **metadata_options(args))
+                                frame_time=args.frame_time, dicomdir=args.dicomdir, name=args.name,
+                                **metadata_options(args))
     entries = collect(results, args.report, total=len(files), desc="convert")
     return summarise(entries)
 

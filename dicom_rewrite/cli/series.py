@@ -5,10 +5,21 @@ from __future__ import annotations
 import argparse
 import math
 import re
+from typing import Any
 
 from dicom_rewrite import series as series_api
 from dicom_rewrite.batch import ReportEntry
-from dicom_rewrite.cli.common import EXIT_OK, add_output_options, check_report_path, progress, write_report
+from dicom_rewrite.cli.common import (
+    add_name_option,
+    add_output_options,
+    add_send_options,
+    check_report_path,
+    progress,
+    require_destination,
+    send_sinks,
+    summarise,
+    write_report,
+)
 from dicom_rewrite.encode.syntax import TRANSFER_SYNTAXES
 from dicom_rewrite.errors import InputError, UsageError, one_line
 
@@ -33,7 +44,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="--as seg: segment labels, codes, colours and the algorithm (default: one per label)")
     p.add_argument("--fractional", action="store_true",
                    help="--as seg: the volume is a probability map (0..1), a FRACTIONAL Segmentation")
-    p.add_argument("--out", required=True, metavar="DIR", help="output folder (one file per slice)")
+    p.add_argument("--out", metavar="DIR", help="output folder, one file per slice (required unless sending)")
     p.add_argument("--spacing", metavar="S,R,C",
                    help="voxel spacing in mm in the array's axis order (slice, row, column)")
     p.add_argument("--origin", metavar="X,Y,Z",
@@ -50,7 +61,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--report", metavar="report.json", help="write a JSON report")
     p.add_argument("--overwrite", action="store_true",
                    help="replace the slice files of an earlier (e.g. interrupted) run instead of adding _2 names")
+    add_name_option(p)
     add_output_options(p)
+    add_send_options(p)
 
 
 def _volume_index(text: str) -> int:
@@ -98,13 +111,15 @@ def run(args: argparse.Namespace) -> int:
     orientation = parse_orientation(args.orientation) if args.orientation is not None else None
     check_report_path(args.report)
     _check_combination(args, spacing, origin, orientation)
+    require_destination(args, "series")
     try:
         result = _write(args, spacing, origin, orientation)
     except InputError as exc:  # the volume cannot be converted: report it, exit 1
         write_report(args.report, [ReportEntry.failed(args.volume, one_line(exc)).as_dict()])
         raise
-    write_report(args.report, [result.as_entry()])
-    return EXIT_OK
+    entries = [result.as_entry()]
+    write_report(args.report, entries)
+    return summarise(entries)
 
 
 def _check_combination(args: argparse.Namespace, *geometry: object) -> None:
@@ -132,21 +147,23 @@ def _write(args: argparse.Namespace, spacing: tuple[float, float, float] | None,
            orientation: tuple[tuple[float, float, float], tuple[float, float, float]] | None,
            ) -> series_api.SeriesResult:
     bar = lambda outputs, n: progress(outputs, total=n, desc="series")  # noqa: E731
+    destinations: dict[str, Any] = {"send_to": send_sinks(args), "dicomdir": args.dicomdir, "name": args.name}
     if args.output_kind == "seg":
         return series_api.write_segmentation(
             args.volume, args.reference, args.out, args.segments, args.profile,
             fractional=args.fractional, series_uid=args.series_uid, key=args.key,
-            volume_index=args.volume_index, durable=args.durable, overwrite=args.overwrite)
+            volume_index=args.volume_index, durable=args.durable, overwrite=args.overwrite,
+            **destinations)
     if args.reference is not None:
         return series_api.write_derived_series(
             args.volume, args.reference, args.out, args.profile, series_uid=args.series_uid,
             template=args.template, key=args.key, volume_index=args.volume_index,
             transfer_syntax=args.transfer_syntax, durable=args.durable, overwrite=args.overwrite,
-            progress=bar)
+            progress=bar, **destinations)
     return series_api.write_series(
             args.volume, args.template, args.out, args.profile,
             spacing=spacing, origin=origin, orientation=orientation, key=args.key,
             volume_index=args.volume_index,
             transfer_syntax=args.transfer_syntax, durable=args.durable, overwrite=args.overwrite,
-            progress=bar,
+            progress=bar, **destinations,
         )

@@ -3,7 +3,7 @@ each image's frames rendered and written through a
 :class:`~dicom_rewrite.batch.FolderSink`, one report entry per input.
 
 Inputs are never modified and nothing is written outside ``out_dir``: names
-come from a :class:`~dicom_rewrite.export.names.NameTemplate` (every
+come from a :class:`~dicom_rewrite.io.names.NameTemplate` (every
 component sanitised), are claimed through the sink (collisions get ``_2``,
 ``_3`` ... and never overwrite; a sidecar's name is claimed with its image)
 and every file is written atomically.
@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,6 @@ from pydicom.errors import InvalidDicomError
 
 from dicom_rewrite.batch import FolderSink, ReportEntry, Source, run_batch, walk
 from dicom_rewrite.errors import DicomRewriteError, InputError, PixelDataError, UsageError, one_line
-from dicom_rewrite.export.names import NameTemplate
 from dicom_rewrite.export.render import png16_text, render_frame_decoded, stored_values_16
 from dicom_rewrite.io.dicom_in import (
     dicomdir_members,
@@ -35,6 +34,7 @@ from dicom_rewrite.io.dicom_in import (
 )
 from dicom_rewrite.io.images import EXPORT_FORMATS as FORMATS
 from dicom_rewrite.io.images import image_writer
+from dicom_rewrite.io.names import NameTemplate
 from dicom_rewrite.render import windowing
 
 __all__ = ["export", "parse_frames"]
@@ -190,6 +190,8 @@ class _Export:
     voi_options: dict[str, Any]
     sidecar: bool
     jpeg_quality: int
+    #: outputs named so far (``{index}`` in --name)
+    count: list[int] = field(default_factory=lambda: [0])
 
     def one(self, source: Source) -> ReportEntry:
         """The report entry of one input (its outputs written)."""
@@ -230,8 +232,10 @@ class _Export:
         for index in indices:
             arr, info, decoder = self._frame(ds, index)
             info["frame"] = index + 1  # 1-based in reports, like DICOM frame numbers
+            self.count[0] += 1
             relative = self.template.render(
-                ds, stem=source.path.stem, frame=index + 1, suffix_frame=n_frames > 1, ext=FORMATS[self.fmt]
+                ds, stem=source.path.stem, frame=index + 1, suffix_frame=n_frames > 1, ext=FORMATS[self.fmt],
+                index=self.count[0],
             )
             path = self.sink.claim(relative)
             image, dump = image_writer(arr, self.fmt, self.jpeg_quality,

@@ -205,6 +205,12 @@ def _fsync_path(path: str | Path, flags: int) -> None:
         os.close(fd)
 
 
+def sync_files(paths: Iterable[Path]) -> None:
+    """fsync each file (written by someone else's code, e.g. pydicom's file-set writer)."""
+    for path in paths:
+        _fsync_path(path, os.O_RDONLY)
+
+
 def sync_folders(folders: Iterable[Path]) -> None:
     """fsync each folder, so that the renames into it survive a power loss."""
     for folder in folders:

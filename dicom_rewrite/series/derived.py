@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -26,6 +26,7 @@ from pydicom.datadict import tag_for_keyword
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence as DicomSequence
 
+from dicom_rewrite.batch import Sink
 from dicom_rewrite.core.scrub import IDENTITY_TAGS, Change, strip_identity
 from dicom_rewrite.core.uids import KeptUidMap
 from dicom_rewrite.encode.writer import DatasetWriter
@@ -238,20 +239,23 @@ def prepare_derived(volume: str | Path | np.ndarray | Volume,
 
 def write_derived_series(volume: str | Path | np.ndarray | Volume,
                          reference: str | Path | Iterable[str | Path],
-                         out_dir: str | Path,
+                         out_dir: str | Path | None,
                          profile: str | Path | Profile | None = None, *,
                          series_uid: str | None = None,
                          template: str | Path | Dataset | Template | None = None,
                          key: str | None = None, volume_index: int | None = None,
                          transfer_syntax: str | None = None, overwrite: bool = False,
                          progress: Callable[[Iterator[Rendered], int], Iterator[Rendered]] | None = None,
-                         durable: bool = True) -> SeriesResult:
+                         durable: bool = True, send_to: Sequence[Sink] = (), dicomdir: bool = False,
+                         name: str | None = None) -> SeriesResult:
     """Write ``volume`` as a derived series on the grid of the source series
     ``reference`` (a folder, a DICOMDIR or files), in its patient, study and
     Frame of Reference: ``<stem>_NNNN.dcm``, NNNN the Instance Number of the
-    source slice each lies on."""
+    source slice each lies on. ``send_to``, ``dicomdir``, ``name``: as
+    :func:`~dicom_rewrite.series.writer.write_series`'s."""
     maker = prepare_derived(volume, reference, profile, series_uid=series_uid, template=template,
                             key=key, volume_index=volume_index, transfer_syntax=transfer_syntax)
-    result = write_slices(maker, out_dir, overwrite=overwrite, progress=progress, durable=durable)
+    result = write_slices(maker, out_dir, overwrite=overwrite, progress=progress, durable=durable,
+                          send_to=send_to, dicomdir=dicomdir, name=name)
     result.reference_series_uid = maker.source.series_instance_uid
     return result

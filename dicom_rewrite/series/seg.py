@@ -21,7 +21,7 @@ The only module of the package that uses highdicom.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from io import BytesIO
@@ -33,7 +33,8 @@ from pydicom.dataset import Dataset
 from pydicom.sr.coding import Code
 
 from dicom_rewrite import __version__
-from dicom_rewrite.batch import FolderSink
+from dicom_rewrite.batch import ReportEntry, Sink
+from dicom_rewrite.batch.delivery import Delivery, local_sink
 from dicom_rewrite.core.uids import UidMap
 from dicom_rewrite.engine.template import as_profile
 from dicom_rewrite.errors import InputError, PixelDataError, ProfileError
@@ -294,18 +295,20 @@ def _plan(volume: Volume, source: SourceSeries, described: Segments, fractional:
 
 def write_segmentation(volume: str | Path | np.ndarray | Volume,
                        reference: str | Path | Iterable[str | Path],
-                       out_dir: str | Path,
+                       out_dir: str | Path | None,
                        segments: str | Path | Segments | None = None,
                        profile: str | Path | Profile | None = None, *,
                        fractional: bool = False, series_uid: str | None = None,
                        key: str | None = None, volume_index: int | None = None,
                        overwrite: bool = False, durable: bool = True,
                        progress: Callable[[Iterator[Any], int], Iterator[Any]] | None = None,
+                       send_to: Sequence[Sink] = (), dicomdir: bool = False, name: str | None = None,
                        ) -> SeriesResult:
     """Write ``volume`` (on the grid of the source series ``reference``) as one
     Segmentation instance ``<stem>_seg.dcm`` in ``out_dir``. ``profile``: only
     its ``uids`` (root, key, new/hash) apply; identity, study and Frame of
-    Reference are the source's."""
+    Reference are the source's. ``send_to``, ``dicomdir``, ``name``: as
+    :func:`~dicom_rewrite.series.writer.write_series`'s."""
     del progress  # one instance: nothing to show
     prof = reference_profile(as_profile(profile))
     described = segments if isinstance(segments, Segments) else (
@@ -326,15 +329,24 @@ def write_segmentation(volume: str | Path | np.ndarray | Volume,
         raise InputError(f"{vol.source}: no Segmentation could be made ({exc})") from None
     buf = BytesIO()
     ds.save_as(buf, enforce_file_format=True)
-    sink = FolderSink(out_dir, overwrite=overwrite, durable=durable)
-    written = sink.put(sink.claim(f"{stem}_seg.dcm"), [buf.getvalue()])
-    sink.close()
-    result = SeriesResult(vol.source, [written], "Segmentation Storage", str(ds.SeriesInstanceUID),
+    sink = Delivery(local_sink(out_dir, dicomdir=dicomdir, overwrite=overwrite, durable=durable), send_to,
+                    command="series", name=name)
+    entry = ReportEntry(vol.source)
+    parts = [buf.getvalue()]
+    try:
+        if not sink.put(entry, sink.name(f"{stem}_seg.dcm", parts, ds, stem=stem), parts, label=vol.source):
+            raise OSError(entry.error)
+        sink.flush()
+        sink.finish(entry)
+    finally:
+        sink.close()
+    result = SeriesResult(vol.source, entry.outputs, "Segmentation Storage", str(ds.SeriesInstanceUID),
                           str(ds.FrameOfReferenceUID), source.geometry, None,
                           [*notes, *plan.notes,
                            f"{len(plan.segments)} segment(s), {int(ds.NumberOfFrames)} frame(s) of "
                            f"{source.shape[0] * len(plan.segments)} (empty frames omitted)"],
                           source.series_instance_uid)
+    result.destinations, result.error, result.slices = entry.fields["destinations"], entry.error, 1
     return result
 
 

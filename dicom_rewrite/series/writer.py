@@ -9,7 +9,7 @@ Slices are converted and written one at a time from the memory-mapped array
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -17,7 +17,8 @@ from pathlib import Path
 import numpy as np
 from pydicom.dataset import Dataset
 
-from dicom_rewrite.batch import FolderSink
+from dicom_rewrite.batch import ReportEntry, Sink
+from dicom_rewrite.batch.delivery import Delivery, local_sink
 from dicom_rewrite.core import iod
 from dicom_rewrite.core.scrub import Change
 from dicom_rewrite.core.uids import UidMap
@@ -64,6 +65,12 @@ class SeriesResult:
     notes: list[str] = field(default_factory=list)
     #: the source series the volume was put on (``--reference``)
     reference_series_uid: str = ""
+    #: where each slice went (files, PACS and DICOMweb statuses)
+    destinations: list[str] = field(default_factory=list)
+    #: why a destination refused slices (the files are kept)
+    error: str | None = None
+    #: slices made and delivered (also without a local folder)
+    slices: int = 0
 
     def describe_first(self, out: Rendered) -> None:
         """Take the series' identity from its first slice."""
@@ -78,7 +85,7 @@ class SeriesResult:
         ``error`` key: the byte-identity matrix records the report as it is)."""
         entry: dict[str, object] = {
             "input": self.input, "status": "ok", "outputs": self.outputs,
-            "sop_class": self.sop_class, "slices": len(self.outputs),
+            "sop_class": self.sop_class, "slices": self.slices or len(self.outputs),
             "series_instance_uid": self.series_instance_uid,
             "frame_of_reference_uid": self.frame_of_reference_uid,
         }
@@ -90,6 +97,9 @@ class SeriesResult:
             entry["encoding"] = self.encoding.as_dict()
         if self.notes:
             entry["notes"] = self.notes
+        entry["destinations"] = self.destinations
+        if self.error is not None:
+            entry["status"], entry["error"] = "error", self.error
         return entry
 
 
@@ -326,25 +336,37 @@ def write_series(volume: str | Path | np.ndarray | Volume,
                  progress: Callable[[Iterator[Rendered], int], Iterator[Rendered]] | None = None,
                  volume_index: int | None = None,
                  durable: bool = True,
+                 send_to: Sequence[Sink] = (),
+                 dicomdir: bool = False,
+                 name: str | None = None,
                  ) -> SeriesResult:
     """Write the series into ``out_dir`` as ``<stem>_NNNN.dcm`` (one per
     slice, atomically; ``<stem>_vNNNN_NNNN.dcm`` for a volume of a 4-D NIfTI
     file). If a write fails, the files of this run are removed and the error
     is raised: a series is never left half-written. ``durable``: fsync each
-    file, and the folder at the end."""
+    file, and the folder at the end. ``send_to``: more destinations (a PACS,
+    a DICOMweb server; ``out_dir`` may then be None); a slice they refuse is
+    reported in ``error`` and ``destinations``. ``dicomdir``: ``out_dir`` is
+    a DICOM file-set. ``name``: the output path template (as ``convert``'s;
+    ``{index}`` is the slice number)."""
     writer = prepare_series(volume, template, profile, geometry=geometry, spacing=spacing,
                             origin=origin, orientation=orientation, key=key,
                             transfer_syntax=transfer_syntax, volume_index=volume_index)
-    return write_slices(writer, out_dir, overwrite=overwrite, progress=progress, durable=durable)
+    return write_slices(writer, out_dir, overwrite=overwrite, progress=progress, durable=durable,
+                        send_to=send_to, dicomdir=dicomdir, name=name)
 
 
-def write_slices(writer: SeriesMaker, out_dir: str | Path, *, overwrite: bool = False,
+def write_slices(writer: SeriesMaker, out_dir: str | Path | None, *, overwrite: bool = False,
                  progress: Callable[[Iterator[Rendered], int], Iterator[Rendered]] | None = None,
-                 durable: bool = True) -> SeriesResult:
-    """Write a prepared series through a :class:`FolderSink` (all or nothing)."""
+                 durable: bool = True, send_to: Sequence[Sink] = (), dicomdir: bool = False,
+                 name: str | None = None) -> SeriesResult:
+    """Write a prepared series through the batch's destinations (the local
+    folder or file-set all or nothing)."""
     n = writer.volume.shape[0]
     width = max(4, len(str(max(writer.number(k) for k in range(n)))))
-    sink = FolderSink(out_dir, overwrite=overwrite, durable=durable)
+    sink = Delivery(local_sink(out_dir, dicomdir=dicomdir, overwrite=overwrite, durable=durable), send_to,
+                    command="series", name=name)
+    entry = ReportEntry(writer.volume.source)
     stem = sanitise_component(writer.stem, "volume")
     result = SeriesResult(writer.volume.source, geometry=writer.geometry, encoding=writer.encoding,
                           notes=writer.notes())
@@ -356,12 +378,20 @@ def write_slices(writer: SeriesMaker, out_dir: str | Path, *, overwrite: bool = 
         for k, out in enumerate(outputs):
             if k == 0:
                 result.describe_first(out)
-            name = f"{stem}_{writer.number(k):0{width}d}.dcm"
-            result.outputs.append(sink.put(sink.claim(name), out.parts))
+            target = sink.name(f"{stem}_{writer.number(k):0{width}d}.dcm", out.parts, out.dataset,
+                               stem=writer.stem)
+            if not sink.put(entry, target, out.parts, label=writer.volume.source):
+                raise OSError(entry.error)
+            result.slices += 1
             notes.extend(n_ for n_ in out.notes if n_ not in notes)
+        sink.flush()
+        sink.finish(entry)
     except BaseException:
-        sink.discard(result.outputs)  # a series is never left half-written
+        sink.discard(entry)  # a series is never left half-written
+        sink.close()
         raise
     sink.close()
+    result.outputs, result.destinations, result.error = entry.outputs, entry.fields["destinations"], entry.error
     result.notes.extend(notes)
+    result.notes.extend(n_ for n_ in entry.fields.get("notes", []) if n_ not in result.notes)
     return result
