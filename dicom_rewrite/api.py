@@ -25,11 +25,16 @@ _PUBLIC = {
     "export": "dicom_rewrite.export",
     **dict.fromkeys(("as_profile", "as_template"), "dicom_rewrite.engine.template"),
     **dict.fromkeys(("DimseSink", "Peer", "StoreError"), "dicom_rewrite.batch.pacs"),
+    "StowSink": "dicom_rewrite.batch.stow",
+    "send_files": "dicom_rewrite.send",
 }
 
 if TYPE_CHECKING:
+    import ssl
+
     from dicom_rewrite.annotate import annotate_dataset, annotate_files, annotate_with_gsps
     from dicom_rewrite.batch.pacs import DimseSink, Peer, StoreError
+    from dicom_rewrite.batch.stow import StowSink
     from dicom_rewrite.convert import (
         ConversionResult,
         convert_batch,
@@ -40,6 +45,7 @@ if TYPE_CHECKING:
     )
     from dicom_rewrite.engine.template import as_profile, as_template
     from dicom_rewrite.export import export
+    from dicom_rewrite.send import send_files
     from dicom_rewrite.series import (
         iter_series,
         prepare_series,
@@ -52,13 +58,15 @@ if TYPE_CHECKING:
 __getattr__, __dir__ = lazy_names(__name__, _PUBLIC, globals())
 
 
-def echo(peer: str | Peer, *, calling_aet: str = "DICOM_REWRITE", timeout: float = 10.0) -> str:
+def echo(peer: str | Peer, *, calling_aet: str = "DICOM_REWRITE", timeout: float = 10.0,
+         tls: ssl.SSLContext | None = None) -> str:
     """C-ECHO ``peer`` (``AET@HOST:PORT``); return ``dimse://... success`` or
-    raise :class:`StoreError` (an ``OSError``) naming what failed."""
+    raise :class:`StoreError` (an ``OSError``) naming what failed. ``tls``:
+    over TLS (``batch.pacs.tls_context``)."""
     from dicom_rewrite.batch import pacs
 
     target = peer if isinstance(peer, pacs.Peer) else pacs.Peer.parse(peer)
-    return pacs.echo(target, calling_aet=calling_aet, timeout=timeout)
+    return pacs.echo(target, calling_aet=calling_aet, timeout=timeout, tls=tls)
 
 
 __all__ = [
@@ -66,6 +74,7 @@ __all__ = [
     "DimseSink",
     "Peer",
     "StoreError",
+    "StowSink",
     "annotate_dataset",
     "annotate_files",
     "annotate_with_gsps",
@@ -80,6 +89,7 @@ __all__ = [
     "export",
     "iter_series",
     "prepare_series",
+    "send_files",
     "write_derived_series",
     "write_segmentation",
     "write_series",

@@ -6,7 +6,7 @@
   each other, and nothing but ``__main__`` imports the CLI;
 * each third-party boundary has one owner: Pillow (``io.images``, and the
   annotation drawing), PyYAML (``profile.loader``), highdicom, nibabel,
-  pynetdicom (``batch.pacs``);
+  pynetdicom (``batch.pacs``), dicomweb-client (``batch.stow``);
 * the CLI does no DICOM I/O, and the library carries no exit codes.
 """
 
@@ -23,7 +23,7 @@ PKG = Path(__file__).resolve().parents[1] / "dicom_rewrite"
 #: rank lower than or equal to its own (equal: inside the same sub-package)
 RANK = {
     "errors": 0, "core": 1, "io": 2, "render": 3, "encode": 4, "profile": 5, "engine": 6,
-    "batch": 7, "convert": 8, "annotate": 8, "series": 8, "export": 8, "api": 9, "__init__": 10,
+    "batch": 7, "convert": 8, "annotate": 8, "series": 8, "export": 8, "send": 8, "api": 9, "__init__": 10,
     "cli": 11, "__main__": 12,
 }
 
@@ -91,6 +91,10 @@ def test_highdicom_stays_in_the_derived_objects():
 
 def test_pynetdicom_has_one_owner():
     assert _owners("pynetdicom") <= {"dicom_rewrite.batch.pacs"}
+
+
+def test_dicomweb_client_has_one_owner():
+    assert _owners("dicomweb_client") <= {"dicom_rewrite.batch.stow"}
 
 
 def test_nibabel_has_one_owner():

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -128,3 +129,105 @@ def test_a_pacs_that_stops_mid_batch_fails_only_those_stores(tmp_path, capsys):
     assert all(len(e["destinations"]) == 3 for e in entries)
     assert len(list((tmp_path / "out").glob("*.dcm"))) == 12  # everything still written locally
     assert "Traceback" not in capsys.readouterr().err
+
+
+def test_send_command_sends_existing_files_of_any_kind(orthanc, tmp_path):
+    from pydicom import dcmread
+    from pydicom.data import get_testdata_file
+
+    _pngs(tmp_path / "png", 2)
+    folder = tmp_path / "in"
+    assert main(["convert", str(tmp_path / "png"), "--template", str(CT), "--out", str(folder / "cd"),
+                 "--dicomdir", "--no-fsync"]) == 0
+    theirs = dcmread(get_testdata_file("CT_small.dcm"))
+    raw = folder / "raw.dcm"  # no preamble, no file meta (a PS3.5 data set only)
+    plain = theirs.copy()
+    plain.SOPInstanceUID = theirs.SOPInstanceUID + ".1"
+    del plain.file_meta
+    plain.save_as(raw, enforce_file_format=False, implicit_vr=True, little_endian=True)
+    (folder / "notes.txt").write_text("not DICOM")
+    report = tmp_path / "sent.json"
+    code = main(["send", str(folder / "cd" / "DICOMDIR"), str(raw), get_testdata_file("CT_small.dcm"),
+                 "--send", orthanc.peer, "--stow", orthanc.stow, "--report", str(report)])
+    assert code == 0
+    entries = json.loads(report.read_text())
+    assert len(entries) == 4 and all(e["status"] == "ok" for e in entries)
+    assert all(e["destinations"] == [f"dimse://{orthanc.peer} success", f"{orthanc.stow}/studies success"]
+               for e in entries)
+    for e in entries:
+        found = orthanc.post("/tools/find", {"Level": "Instance", "Query": {"SOPInstanceUID": e["sop_instance_uid"]}})
+        assert len(found) == 1, e
+    # a folder: its other files are skipped and listed, not failed
+    report2 = tmp_path / "folder.json"
+    assert main(["send", str(folder), "--stow", orthanc.stow, "--report", str(report2)]) == 0
+    by_name = {Path(e["input"]).name: e["status"] for e in json.loads(report2.read_text())}
+    assert by_name["notes.txt"] == "skipped" and by_name["DICOMDIR"] == "skipped" and by_name["raw.dcm"] == "ok"
+
+
+def test_send_needs_a_destination(capsys):
+    assert main(["send", str(CT)]) == 2
+    assert "--send AET@HOST:PORT or --stow URL" in capsys.readouterr().err
+
+
+def _self_signed(folder, name):
+    """A self-signed certificate for 127.0.0.1 (it is its own authority)."""
+    import subprocess
+
+    from tests.interop import require_tool
+
+    crt, key = folder / f"{name}.crt", folder / f"{name}.key"
+    subprocess.run([require_tool("openssl"), "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-subj", f"/CN={name}", "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key),
+                    "-out", str(crt)], check=True, capture_output=True, timeout=60)
+    return crt, key
+
+
+def test_send_over_tls_with_certificates_on_both_sides(tmp_path):
+    server_crt, server_key = _self_signed(tmp_path, "pacs")
+    client_crt, client_key = _self_signed(tmp_path, "client")
+    _pngs(tmp_path / "png", 2)
+    tls = {"DicomTlsEnabled": True, "DicomTlsCertificate": str(server_crt), "DicomTlsPrivateKey": str(server_key),
+           "DicomTlsTrustedCertificates": str(client_crt), "DicomTlsRemoteCertificateRequired": True}
+    with running_orthanc(tmp_path / "pacs", extra=tls) as server:
+        opts = ["--tls-ca", str(server_crt), "--tls-cert", str(client_crt), "--tls-key", str(client_key)]
+        assert main(["echo", server.peer, *opts]) == 0
+        report = tmp_path / "r.json"
+        assert main(["convert", str(tmp_path / "png"), "--template", str(CT), "--send", server.peer, *opts,
+                     "--report", str(report)]) == 0
+        entries = json.loads(report.read_text())
+        assert len(server.study_instances(entries[0]["study_instance_uid"])) == 2
+        # without TLS, or trusting another authority, the PACS is not reached
+        assert main(["echo", server.peer, "--timeout", "3"]) == 1
+        assert main(["echo", server.peer, "--timeout", "3", "--tls-ca", str(client_crt), "--tls-cert",
+                     str(client_crt), "--tls-key", str(client_key)]) == 1
+
+
+def test_the_readme_sending_example_runs(orthanc, tmp_path):
+    import os
+    import re
+    import shlex
+    import subprocess
+    import sys
+
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    section = readme.split("### Sending to a PACS or a DICOMweb server", 1)[1].split("\n### ", 1)[0]
+    (block,) = re.findall(r"```sh\n(.*?)\n```", section, flags=re.S)
+    for name in ("templates", "sample_data"):
+        (tmp_path / name).symlink_to(REPO / name)
+    env = {**os.environ, "PACS_TOKEN": "token-from-the-environment"}
+    for line in block.splitlines():
+        line = line.replace("ORTHANC@127.0.0.1:4242", orthanc.peer).replace("http://127.0.0.1:8042", orthanc.base)
+        argv = shlex.split(line)
+        assert argv[0] == "dicom-rewrite"
+        proc = subprocess.run([sys.executable, "-m", "dicom_rewrite", *argv[1:]], cwd=tmp_path, env=env,
+                              capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, f"{line}\n{proc.stderr}"
+    sent = json.loads((tmp_path / "out" / "sent.json").read_text())
+    assert sent and all(e["destinations"] == [f"dimse://{orthanc.peer} success"] for e in sent)
+    kept = sorted((tmp_path / "out" / "kept").glob("*.dcm"))
+    assert len(sent) == 1 and len(kept) == 2
+    for path in kept:  # each kept file was stored (STOW-RS, then again by the send command)
+        from pydicom import dcmread
+
+        uid = dcmread(path, stop_before_pixels=True).SOPInstanceUID
+        assert len(orthanc.post("/tools/find", {"Level": "Instance", "Query": {"SOPInstanceUID": uid}})) == 1

@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 import logging
 import re
+import ssl
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, BinaryIO
@@ -21,7 +22,7 @@ from pydicom import dcmread
 from pydicom.dataset import Dataset
 from pydicom.uid import UID, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
-from dicom_rewrite.errors import UsageError
+from dicom_rewrite.errors import UsageError, one_line
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +58,25 @@ class StoreError(OSError):
     """A C-STORE that did not succeed (after its retries)."""
 
 
+def tls_context(ca: str | None = None, cert: str | None = None, key: str | None = None) -> ssl.SSLContext:
+    """A TLS client context for DICOM over TLS (PS3.15 B.1, the Basic TLS
+    Secure Transport Connection Profile): the peer's certificate checked
+    against ``ca`` (default: the system's authorities) and its host name;
+    ``cert``/``key``: our certificate, when the peer asks for one."""
+    if key is not None and cert is None:
+        raise UsageError("--tls-key needs --tls-cert (the certificate of that key)")
+    context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2  # PS3.15 B.9: TLS 1.2 or later
+    try:
+        if ca is not None:
+            context.load_verify_locations(cafile=ca)
+        if cert is not None:
+            context.load_cert_chain(certfile=cert, keyfile=key)
+    except (OSError, ssl.SSLError) as exc:
+        raise UsageError(f"TLS: cannot load {ca if ca and cert is None else cert or ca} ({one_line(exc)})") from None
+    return context
+
+
 def _status_text(code: int) -> str:
     if code == 0:
         return "success"
@@ -69,13 +89,15 @@ class DimseSink:
     """Outputs sent to a PACS by C-STORE."""
 
     def __init__(self, peer: Peer, *, calling_aet: str = "DICOM_REWRITE", timeout: float = 30.0,
-                 retries: int = 2) -> None:
+                 retries: int = 2, tls: ssl.SSLContext | None = None) -> None:
+        """``tls``: associate over TLS with this context (see :func:`tls_context`)."""
         from pynetdicom import AE
 
         if not 0 < len(calling_aet) <= 16:
             raise UsageError(f"calling AE title {calling_aet!r}: 1 to 16 characters")
         self.peer = peer
         self.retries = retries
+        self.tls = tls
         self.ae = AE(ae_title=calling_aet)
         self.ae.acse_timeout = self.ae.dimse_timeout = self.ae.network_timeout = timeout
         self._contexts: set[tuple[str, str]] = set()
@@ -127,7 +149,8 @@ class DimseSink:
         for sop, ts in sorted(self._contexts):
             syntaxes = list(dict.fromkeys([ts, ExplicitVRLittleEndian, ImplicitVRLittleEndian]))
             self.ae.add_requested_context(UID(sop), [UID(t) for t in syntaxes])
-        assoc = self.ae.associate(self.peer.host, self.peer.port, ae_title=self.peer.aet)
+        assoc = self.ae.associate(self.peer.host, self.peer.port, ae_title=self.peer.aet,
+                                  tls_args=_tls_args(self.tls, self.peer))
         if not assoc.is_established:
             raise OSError(f"{self.peer} refused or did not answer the association")
         self.associations += 1
@@ -150,7 +173,12 @@ class DimseSink:
         self._drop()
 
 
-def echo(peer: Peer, *, calling_aet: str = "DICOM_REWRITE", timeout: float = 10.0) -> str:
+def _tls_args(tls: ssl.SSLContext | None, peer: Peer) -> tuple[ssl.SSLContext, str] | None:
+    return None if tls is None else (tls, peer.host)
+
+
+def echo(peer: Peer, *, calling_aet: str = "DICOM_REWRITE", timeout: float = 10.0,
+         tls: ssl.SSLContext | None = None) -> str:
     """C-ECHO (PS3.7 9.1.5): check that ``peer`` answers; return its status text."""
     from pynetdicom import AE
     from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
@@ -158,7 +186,7 @@ def echo(peer: Peer, *, calling_aet: str = "DICOM_REWRITE", timeout: float = 10.
     ae = AE(ae_title=calling_aet)
     ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = timeout
     ae.add_requested_context(Verification)
-    assoc = ae.associate(peer.host, peer.port, ae_title=peer.aet)
+    assoc = ae.associate(peer.host, peer.port, ae_title=peer.aet, tls_args=_tls_args(tls, peer))
     if not assoc.is_established:
         raise StoreError(f"C-ECHO to {peer}: association refused or no answer")
     try:

@@ -21,10 +21,8 @@ from typing import Any, BinaryIO
 from pydicom import dcmread
 from pydicom.dataset import Dataset
 
+from dicom_rewrite.batch.delivery import PENDING
 from dicom_rewrite.errors import UsageError, one_line
-
-#: what ``put`` returns: the status is known once the chunk is sent
-PENDING = "pending"
 
 
 class StowError(OSError):

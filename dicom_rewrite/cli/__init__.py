@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "profile": ("dicom_rewrite.cli.profile", "check, describe (JSON Schema) and start YAML site profiles"),
     "series": ("dicom_rewrite.cli.series", "a volume (.npy, .npz, NIfTI) -> one DICOM series"),
     "echo": ("dicom_rewrite.cli.echo", "check that a PACS answers (DICOM C-ECHO)"),
+    "send": ("dicom_rewrite.cli.send", "existing DICOM files -> a PACS (C-STORE) or DICOMweb server (STOW-RS)"),
 }
 
 

@@ -72,17 +72,28 @@ def add_name_option(p: Any) -> None:
                         "e.g. '{PatientID}/{StudyInstanceUID}/{SeriesNumber}/{InstanceNumber:04d}'")
 
 
-def add_send_options(p: Any) -> None:
-    """Destination options of the commands that write DICOM: a file-set, a PACS."""
-    p.add_argument("--dicomdir", action="store_true",
-                   help="make --out a DICOM file-set (PS3.10 media: 8-character file IDs and a DICOMDIR); "
-                        "an existing file-set is added to")
+def add_tls_options(p: Any) -> None:
+    """DICOM over TLS (PS3.15 B.1) for --send and echo."""
+    p.add_argument("--tls-ca", metavar="CA.pem",
+                   help="associate over TLS, trusting this certificate authority (or the PACS's own certificate)")
+    p.add_argument("--tls-cert", metavar="CERT.pem", help="TLS: our certificate, if the PACS asks for one")
+    p.add_argument("--tls-key", metavar="KEY.pem", help="TLS: the private key of --tls-cert")
+
+
+def add_send_options(p: Any, *, local: bool = True) -> None:
+    """Destination options of the commands that write DICOM: a file-set
+    (``local``), a PACS, a DICOMweb server."""
+    if local:
+        p.add_argument("--dicomdir", action="store_true",
+                       help="make --out a DICOM file-set (PS3.10 media: 8-character file IDs and a DICOMDIR); "
+                            "an existing file-set is added to")
     p.add_argument("--send", metavar="AET@HOST:PORT",
                    help="also store every output in this PACS by DICOM C-STORE (one association per batch)")
     p.add_argument("--calling-aet", default="DICOM_REWRITE", metavar="AET",
                    help="our AE title for --send (default DICOM_REWRITE)")
     p.add_argument("--timeout", type=float, default=30.0, metavar="S",
                    help="network timeout in seconds for --send and --stow (default 30)")
+    add_tls_options(p)
     p.add_argument("--stow", metavar="URL",
                    help="also store every output in this DICOMweb server by STOW-RS "
                         "(its base URL, e.g. http://pacs:8042/dicom-web)")
@@ -96,19 +107,33 @@ def require_destination(args: Any, command: str) -> None:
         raise UsageError(f"{command}: --out DIR, --send AET@HOST:PORT or --stow URL is required")
 
 
+def tls_options(args: Any) -> Any:
+    """The TLS context of --tls-ca/--tls-cert/--tls-key (None: no TLS)."""
+    ca, cert, key = (getattr(args, f"tls_{k}", None) for k in ("ca", "cert", "key"))
+    if ca is None and cert is None and key is None:
+        return None
+    from dicom_rewrite.batch.pacs import tls_context
+
+    return tls_context(ca, cert, key)
+
+
 def send_sinks(args: Any) -> list[Any]:
     """The network sinks the --send and --stow options name (none without them)."""
     sinks: list[Any] = []
+    tls = tls_options(args)
     if getattr(args, "send", None):
         from dicom_rewrite.batch.pacs import DimseSink, Peer
 
-        sinks.append(DimseSink(Peer.parse(args.send), calling_aet=args.calling_aet, timeout=args.timeout))
+        sinks.append(DimseSink(Peer.parse(args.send), calling_aet=args.calling_aet, timeout=args.timeout,
+                               tls=tls))
     if getattr(args, "stow", None):
         from dicom_rewrite.batch.stow import StowSink
 
         sinks.append(StowSink(args.stow, token_env=args.token_env, timeout=args.timeout))
     elif getattr(args, "token_env", None):
         raise UsageError("--token-env is the bearer token of --stow; give --stow URL too")
+    if not getattr(args, "send", None) and tls is not None:
+        raise UsageError("--tls-ca, --tls-cert and --tls-key are for --send; give --send AET@HOST:PORT too")
     return sinks
 
 
