@@ -114,7 +114,8 @@ def test_echo(orthanc, capsys):
 def test_a_pacs_that_stops_mid_batch_fails_only_those_stores(tmp_path, capsys):
     _pngs(tmp_path / "png", 12)
     with running_orthanc(tmp_path / "pacs", dicomweb=True) as server:
-        sinks = [DimseSink(Peer.parse(server.peer), timeout=5, retries=1), StowSink(server.stow, max_instances=1, retries=0)]
+        sinks = [DimseSink(Peer.parse(server.peer), timeout=5, retries=1),
+                 StowSink(server.stow, max_instances=1, retries=0)]
         entries = []
         for entry in convert_files([tmp_path / "png"], CT, tmp_path / "out", send_to=sinks):
             entries.append(entry)
