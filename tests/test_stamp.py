@@ -379,20 +379,65 @@ def test_a_stamp_that_disagrees_with_the_ordinary_path_is_never_used(monkeypatch
 
 
 def test_memory_stays_bounded_with_many_kinds(monkeypatch, counting_uids):
-    """Every image a different size: the Converter keeps at most KINDS_KEPT
-    kinds; a kind dropped and met again is rebuilt, and the bytes are still
-    those of the ordinary path."""
+    """Kinds cycling through a memo too small for them: the Converter keeps
+    what fits KINDS_BUDGET (here one kind); a kind dropped before its stamp
+    filled an output builds no stamp when it returns, and the bytes are
+    still those of the ordinary path."""
     from dicom_rewrite.engine import converter as engine
 
-    monkeypatch.setattr(engine, "KINDS_KEPT", 2)
+    monkeypatch.setattr(engine, "KINDS_BUDGET", 1)
     rng = np.random.default_rng(9)
-    shapes = [(5, 6), (6, 6), (7, 6)]
-    rasters = [from_array(rng.integers(0, 256, shapes[i % 3], dtype=np.uint8)) for i in range(12)]
-    rasters += [from_array(rng.integers(0, 256, (4, 4), dtype=np.uint8)) for _ in range(4)]
+    dtypes = [np.uint8, np.uint16, np.int16]
+    rasters = [from_array(rng.integers(0, 200, (5, 6), dtype=dtypes[i % 3])) for i in range(12)]
+    rasters += [from_array(rng.integers(0, 256, (4, 4, 3), dtype=np.uint8)) for _ in range(4)]
     fast, ours, ref = _both(REPO / "templates" / "ct.dcm", Profile(), rasters, counting_uids)
-    assert len(fast._kinds) == 2 and len(fast._plans) <= 2
+    assert len(fast._kinds) == 1 and len(fast._plans) <= 4
     assert _stamps_used(fast) == 1  # the last kind, met four times in a row
     assert ours == ref
+
+
+def test_images_of_many_sizes_are_one_kind(counting_uids):
+    """Sizes cycling: one kind (and its stamp) serves every size but the
+    template's own matrix, whose facts it keeps (a kind of its own); each
+    file is what a Converter made for that image alone writes."""
+    from dicom_rewrite.core.uids import UidMap
+
+    template = REPO / "templates" / "ct.dcm"
+    tpl = Template.load(template)
+    own = (int(tpl.dataset.Rows), int(tpl.dataset.Columns))
+    shapes = [(5, 6), (6, 5), (9, 4), own]
+    rng = np.random.default_rng(5)
+    rasters = [from_array(rng.integers(0, 256, shapes[i % 4], dtype=np.uint8)) for i in range(12)]
+    fast, ours, _ref = _both(template, Profile(), rasters, counting_uids)
+    assert len(fast._kinds) == 2 and _stamps_used(fast) == 2
+    counting_uids()
+    shared = UidMap(Profile().uids.root, Profile().uids.key)
+    alone = []
+    for i, r in enumerate(rasters, 1):
+        conv = Converter(tpl, Profile(), started=STARTED, uid_map=shared)
+        buf = io.BytesIO()
+        conv.convert(r, index=i, stem=f"img{i}", name=f"img{i}.png").dataset.save_as(buf, enforce_file_format=True)
+        alone.append(buf.getvalue())
+    assert ours == alone
+    lent = [pydicom.dcmread(io.BytesIO(b)).get("ImagePositionPatient") == tpl.dataset.ImagePositionPatient
+            for b in ours]
+    assert lent == [shapes[i % 4] == own for i in range(12)]
+
+
+def test_memo_keeps_what_fits_its_budget():
+    from dicom_rewrite.engine.memo import Memo
+
+    memo: Memo[str, list[int]] = Memo(100, useful=lambda v: bool(v))
+    memo.put("a", [], 40)
+    memo.put("b", [1], 40)
+    assert memo.get("a") == [] and len(memo) == 2  # "a" is now the most recent
+    memo.put("c", [], 40)  # over budget: the least recently used ("b") goes
+    assert memo.get("b") is None and memo.nbytes == 80
+    assert not memo.returning("b")  # it had been useful
+    memo.grow("c", 30)  # "a" goes, never useful
+    assert memo.get("a") is None and memo.returning("a") and not memo.returning("a")
+    memo.put("big", [], 1000)  # one entry is always kept
+    assert list(memo.values()) == [[]] and memo.nbytes == 1000
 
 
 @pytest.mark.parametrize("template", ["ct.dcm", "mr.dcm"])

@@ -1,10 +1,10 @@
 """Batch outputs of one kind, encoded once and filled in per output.
 
 Within a batch, every output made from the same kind of raster (same pixel
-plan, shape, dtype and source encoding; see ``Converter._kind``) is the
+plan, samples, dtype and source encoding; see ``Converter._kind``) is the
 same dataset except for a few top-level attributes: :data:`VARYING` (the SOP
 Instance UID, also in the file meta, Instance Number, Lossy Image
-Compression Ratio, the window and the Pixel Data), the top-level elements
+Compression Ratio, the window, Rows, Columns and the Pixel Data), the top-level elements
 the profile renders from per-output variables such as ``{stem}``
 (:meth:`Profile.per_output_tags`), and those a per-output hook sets (a
 series' slice positions). That holds when the pixels are stored natively
@@ -42,26 +42,33 @@ WINDOW_CENTER = 0x00281050
 WINDOW_WIDTH = 0x00281051
 PIXEL_DATA = 0x7FE00010
 MEDIA_SOP_INSTANCE_UID = 0x00020003
+ROWS = 0x00280010
+COLUMNS = 0x00280011
 
-#: top-level tags that may differ between outputs of one kind
+#: top-level tags that may differ between outputs of one kind (images of
+#: any size are one kind: their Rows and Columns are filled in per output)
 VARYING = frozenset({SOP_INSTANCE_UID, INSTANCE_NUMBER, LOSSY_RATIO, WINDOW_CENTER,
-                     WINDOW_WIDTH, PIXEL_DATA})
+                     WINDOW_WIDTH, ROWS, COLUMNS, PIXEL_DATA})
 
 #: varying tags every output has
 ALWAYS = frozenset({SOP_INSTANCE_UID, PIXEL_DATA})
 
 #: the VRs of the varying elements but Pixel Data (PS3.5 Table 6.2-1): text
-#: with a 16-bit length, padded to even length with NUL (UI) or space
+#: with a 16-bit length, padded to even length with NUL (UI) or space, and
+#: one unsigned short (US, written from its decimal text)
 _SHORT_TEXT_PAD = {"UI": b"\x00", "IS": b" ", "DS": b" "}
+_SHORT_VRS = frozenset({*_SHORT_TEXT_PAD, "US"})
 
 #: ``(tag, VR, text)``
 Value = tuple[int, str, str]
 
 
 def short_element(tag: int, vr: str, text: str) -> bytes:
-    """One UI, IS or DS element in explicit VR little endian (PS3.5 7.1.2:
-    tag, VR, 16-bit length, value padded to even length). :func:`build`
-    checks it against pydicom's encoding before a stamp is used."""
+    """One UI, IS, DS or US element in explicit VR little endian (PS3.5
+    7.1.2: tag, VR, 16-bit length, value padded to even length; US: 2 bytes).
+    :func:`build` checks it against pydicom's encoding before a stamp is used."""
+    if vr == "US":
+        return struct.pack("<HH2sHH", tag >> 16, tag & 0xFFFF, b"US", 2, int(text))
     value = text.encode("ascii")
     if len(value) % 2:
         value += _SHORT_TEXT_PAD[vr]
@@ -95,6 +102,18 @@ def element_bytes(writer: DatasetWriter, elem: DataElement, encodings: tuple[str
     return text_element(int(elem.tag), elem.VR, text) or writer.element_bytes(elem, encodings, cached=True)
 
 
+def shape_values(rows: int, columns: int) -> list[Value]:
+    """(0028,0010) Rows and (0028,0011) Columns as varying values (PS3.3 C.7.6.3.1)."""
+    return [(ROWS, "US", str(rows)), (COLUMNS, "US", str(columns))]
+
+
+def value_element(value: Value) -> DataElement:
+    """The data element of one varying ``(tag, VR, text)`` value, as the
+    engine sets it (US as a number)."""
+    tag, vr, text = value
+    return DataElement(tag, vr, int(text) if vr == "US" else text)
+
+
 def pixel_header(vr: str, length: int) -> bytes:
     """The explicit VR little endian header of (7FE0,0010) Pixel Data with
     VR OB or OW (PS3.5 7.1.2: tag, VR, 2 reserved bytes, 32-bit length)."""
@@ -123,6 +142,12 @@ class Stamp:
     scope: str  # the outputs' Patient ID (the scope of their UIDs)
     study_series: tuple[str, str]  # the outputs' Study and Series Instance UIDs
     notes: tuple[str, ...]  # the engine's notes for this kind (not the raster's own)
+
+    @property
+    def nbytes(self) -> int:
+        """The bytes this stamp holds (for the batch's memory budget)."""
+        return (len(self.head) + len(self.meta_before) + len(self.meta_after)
+                + sum(len(run) for run in self.runs if isinstance(run, bytes)))
 
     def fits(self, values: Iterable[Value], encoded: dict[int, bytes]) -> bool:
         """True when an output's varying elements (but its UID and pixels)
@@ -211,7 +236,7 @@ def _holes_match(encoded: dict[int, bytes], holes: frozenset[int], by_tag: dict[
     """Every varying element is a hole, every hole is in ``ds``, and the
     recomputed values encode exactly as pydicom encoded them."""
     if (not VARYING & encoded.keys() <= holes or not holes <= encoded.keys()
-            or any(v[1] not in _SHORT_TEXT_PAD for v in by_tag.values())):
+            or any(v[1] not in _SHORT_VRS for v in by_tag.values())):
         return False
     if any(short_element(*value) != encoded[tag] for tag, value in by_tag.items()):
         return False

@@ -16,7 +16,6 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 import numpy as np
 from pydicom.dataelem import DataElement
@@ -46,6 +45,7 @@ from dicom_rewrite.engine.completion import (
     drop_outside_iod,
     missing_attributes,
 )
+from dicom_rewrite.engine.memo import KINDS_BUDGET, PROTOTYPE_BYTES_PER_ELEMENT, Memo, keep, kind_key
 from dicom_rewrite.engine.pixels import (
     PixelPlan,
     apply_pixel_module,
@@ -121,19 +121,6 @@ class Output:
     kept_facts: list[facts.KeptFact] = field(default_factory=list)  # template facts that reached it
 
 
-#: how many kinds of raster (and other memos) a Converter keeps
-KINDS_KEPT = 64
-
-
-def _keep(memo: OrderedDict[Any, Any], key: object, value: object) -> None:
-    """Store ``value`` as the most recent entry, dropping the oldest beyond
-    :data:`KINDS_KEPT`."""
-    memo[key] = value
-    memo.move_to_end(key)
-    while len(memo) > KINDS_KEPT:
-        memo.popitem(last=False)
-
-
 @dataclass
 class _Kind:
     """What a batch keeps per kind of raster (see :meth:`Converter._kind`)."""
@@ -144,6 +131,9 @@ class _Kind:
     stamp: stamp.Stamp | None = None
     stamp_tried: bool = False  # _make_stamp ran (its answer is in ``stamp``)
     trusted: bool = False  # the stamp's first fill matched the ordinary path
+    key: tuple[object, ...] = ()  # its key in the memo (:func:`kind_key`)
+    returning: bool = False  # dropped before its stamp filled an output (see :class:`Memo`)
+    fills: int = 0  # outputs filled into the stamp
     #: the prototype's elements a per-output scratch dataset starts from
     seed_tags: frozenset[int] = frozenset()
     #: (hook given, ``adjust_tags``) of the call the stamp was made for
@@ -202,12 +192,12 @@ class Converter:
         #: notes of the template defects repaired (every output carries them)
         self.base_notes: list[str] = []
         self.base, self.base_changes = self._scrubbed_base()
-        # memos, each bounded (KINDS_KEPT) so memory stays flat however many
+        # memos, each bounded (KINDS_KEPT; kinds: KINDS_BUDGET) so memory stays flat however many
         # kinds of image a batch holds
         self._missing_cache: OrderedDict[tuple[str, frozenset[int]], list[tuple[str, str]]] = (
             OrderedDict())
         self._modules_cache: OrderedDict[tuple[str, frozenset[int]], list[str]] = OrderedDict()
-        self._kinds: OrderedDict[tuple[object, ...], _Kind] = OrderedDict()
+        self._kinds: Memo[tuple[object, ...], _Kind] = Memo(KINDS_BUDGET, lambda k: k.fills > 0)
         self._plans: OrderedDict[tuple[object, ...], PixelPlan] = OrderedDict()
         self._scratch = Dataset()  # reused by _per_output_elements
         self.placement = Placement(profile.uids, self.uid_map, template.dataset)
@@ -263,6 +253,8 @@ class Converter:
         changes = list(self.base_changes) + kind.changes
         notes = list(raster.notes) + self.base_notes + kind.notes
         ctx = ctx or self.context(index, stem, name)
+        for value in stamp.shape_values(*raster.rows_columns):  # the prototype may have another size
+            ds.add(stamp.value_element(value))
         set_pixel_values(ds, raster, plan)
         for tag, vr, text in [*self._instance_values(raster, index), *self._spacing_values(kind, ctx)]:
             ds.add(DataElement(tag, vr, text))
@@ -305,9 +297,12 @@ class Converter:
             if filled is not None:
                 return filled
         out = self.convert(raster, index=index, stem=stem, name=name, adjust=adjust, ctx=ctx)
-        if not kind.stamp_tried:
+        if kind.returning:
+            kind.returning = False
+        elif not kind.stamp_tried:
             kind.stamp_tried = True
             kind.stamp = self._make_stamp(kind, out, raster, ctx, writer, adjust, adjust_tags)
+            self._kinds.grow(kind.key, kind.stamp.nbytes if kind.stamp else 0)
         return Rendered([writer.encode(out.dataset)], out.plan, out.notes, out.dataset,
                         _uids(out.dataset), out.kept_facts)
 
@@ -331,6 +326,7 @@ class Converter:
         if encoded is None or not found.fits(values, encoded):
             return None
         if kind.trusted:
+            kind.fills += 1
             uid = str(self._instance_uid(place.patient, ctx.name, ctx.index))
             by_tag = {t: text for t, _vr, text in placed}
             uids = (by_tag.get(_UID_TAGS["StudyInstanceUID"], found.study_series[0]),
@@ -392,8 +388,8 @@ class Converter:
         scratch.clear()
         copy_elements(kind.prototype, scratch, kind.seed_tags)
         if adjust is not None:
-            for tag, vr, text in values:
-                scratch.add(DataElement(tag, vr, text))
+            for value in values:
+                scratch.add(stamp.value_element(value))
             adjust(scratch, plan)
         self.profile.apply_per_output(scratch, ctx)
         if not all(t.isascii() for t in text_values(scratch)):
@@ -413,22 +409,22 @@ class Converter:
         the other varying elements (and spacing) as ``(tag, VR, text)``."""
         arr, vr = pixel_payload(raster, plan)
         spacing = self._spacing_values(kind, ctx) if kind is not None and ctx is not None else []
-        return arr, vr, [*window_values(arr, raster, plan), *self._instance_values(raster, number),
-                         *spacing]
+        return arr, vr, [*stamp.shape_values(*raster.rows_columns), *window_values(arr, raster, plan),
+                         *self._instance_values(raster, number), *spacing]
 
     def _spacing_values(self, kind: _Kind, ctx: Context) -> list[tuple[int, str, str]]:
         return self._spacing.values(kind.spacing_tags, ctx, kind.prototype) if self._spacing else []
     # ------------------------------------------------------------- stages
     def _kind(self, raster: Raster, plan: PixelPlan) -> _Kind:
-        """What the batch keeps for this kind of raster (plan, shape, dtype,
-        source encoding): above all the prototype, the scrubbed base with the
-        SOP class, pixel module and image attributes, i.e. everything that
-        does not depend on the pixel values or the output's index. Built once
-        per kind; the :data:`KINDS_KEPT` most recently used kinds are kept."""
-        key = (plan, raster.kind)
+        """What the batch keeps for this kind of raster (:func:`kind_key`):
+        above all the prototype, the scrubbed base with the SOP class, pixel
+        module and image attributes, i.e. everything that does not depend on
+        the pixel values, size or the output's index. Built once per kind;
+        the most recently used kinds are kept within :data:`KINDS_BUDGET`."""
+        # a spacing template scaled to the matrix reads the prototype's (ImageSpacing)
+        key = kind_key(raster, plan, self.template.dataset, exact_shape=self._spacing is not None)
         hit = self._kinds.get(key)
         if hit is not None:
-            self._kinds.move_to_end(key)
             return hit
         ds = copy_dataset(self.base)
         changes: list[Change] = []
@@ -463,8 +459,9 @@ class Converter:
         # comes back (profile `default` treats empty as absent, so this is
         # the same as completing each output)
         self._complete_iod(ds, plan.sop_class, notes)
-        kind = _Kind(ds, changes, notes, spacing_tags=spacing_tags, kept=[k for k in kept if k.tag in ds])
-        _keep(self._kinds, key, kind)
+        kind = _Kind(ds, changes, notes, spacing_tags=spacing_tags, kept=[k for k in kept if k.tag in ds],
+                     key=key, returning=self._kinds.returning(key))
+        self._kinds.put(key, kind, PROTOTYPE_BYTES_PER_ELEMENT * len(ds))
         return kind
 
     def _rescaled(self, raster: Raster) -> Raster:
@@ -479,11 +476,15 @@ class Converter:
     def _plan(self, raster: Raster) -> PixelPlan:
         """:func:`plan_pixels` for this batch's template and profile, memoised
         on what it depends on (a refusal is not kept: it names its file)."""
-        key = raster.kind
+        rows, columns = raster.rows_columns
+        if not (0 < rows <= 0xFFFF and 0 < columns <= 0xFFFF):  # plan_pixels refuses it
+            return plan_pixels(self.template.sop_class, raster, self.profile.pixel.sop_class.value)
+        shape, *rest = raster.kind  # of any size (see kind_key)
+        key = (shape if raster.frames else shape[2:], *rest)
         plan = self._plans.get(key)
         if plan is None:
             plan = plan_pixels(self.template.sop_class, raster, self.profile.pixel.sop_class.value)
-            _keep(self._plans, key, plan)
+            keep(self._plans, key, plan)
         return plan
 
     def _set_clock(self, ds: Dataset) -> None:
@@ -558,7 +559,7 @@ class Converter:
         found = self._modules_cache.get(key)
         if found is None:
             found = iod.modules_present(ds, sop_class)
-            _keep(self._modules_cache, key, found)
+            keep(self._modules_cache, key, found)
         return found
 
     def _complete_iod(self, ds: Dataset, sop_class: UID, notes: list[str]) -> None:
@@ -568,7 +569,7 @@ class Converter:
         missing = self._missing_cache.get(key)
         if missing is None:
             missing = missing_attributes(ds, self._modules(ds, sop_class))
-            _keep(self._missing_cache, key, missing)
+            keep(self._missing_cache, key, missing)
         complete_iod(ds, sop_class, missing, notes)
 
     @staticmethod
