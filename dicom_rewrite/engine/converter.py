@@ -479,8 +479,8 @@ class Converter:
         rows, columns = raster.rows_columns
         if not (0 < rows <= 0xFFFF and 0 < columns <= 0xFFFF):  # plan_pixels refuses it
             return plan_pixels(self.template.sop_class, raster, self.profile.pixel.sop_class.value)
-        shape, *rest = raster.kind  # of any size (see kind_key)
-        key = (shape if raster.frames else shape[2:], *rest)
+        shape = raster.array.shape  # of any size (see kind_key)
+        key = (shape if raster.frames else shape[2:], *raster.kind[1:])
         plan = self._plans.get(key)
         if plan is None:
             plan = plan_pixels(self.template.sop_class, raster, self.profile.pixel.sop_class.value)

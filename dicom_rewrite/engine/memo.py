@@ -48,9 +48,9 @@ def kind_key(raster: Raster, plan: PixelPlan, template: Dataset, exact_shape: bo
     Columns are set per output (of a single frame's shape, the Image Pixel
     module holds nothing else); multi-frame rasters (Number of Frames) and
     ``exact_shape`` keep theirs."""
-    shape, *rest = raster.kind
+    shape = raster.array.shape
     exact = exact_shape or raster.frames > 0
-    return (plan, shape if exact else shape[2:], *rest, same_matrix(template, *raster.rows_columns))
+    return (plan, shape if exact else shape[2:], *raster.kind[1:], same_matrix(template, *raster.rows_columns))
 
 
 def keep(memo: OrderedDict[Any, Any], key: object, value: object) -> None:
