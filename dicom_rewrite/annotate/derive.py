@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pydicom.datadict import tag_for_keyword
-from pydicom.dataset import Dataset
+from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.sequence import Sequence as DicomSequence
 from pydicom.uid import UID
 
@@ -28,6 +28,7 @@ from dicom_rewrite.annotate.background import WindowUsed
 from dicom_rewrite.annotate.layout import PlacedBox
 from dicom_rewrite.annotate.shapes import Traced
 from dicom_rewrite.core import iod
+from dicom_rewrite.core.dataset_copy import copy_elements
 from dicom_rewrite.core.scrub import Change
 from dicom_rewrite.core.uids import UidMap, is_valid_uid
 from dicom_rewrite.engine.pixels import PixelPlan
@@ -59,6 +60,7 @@ MODEL_NAME = "dicom-rewrite annotate"
 #: a series number far from the scanner's (added to the largest source series number)
 SERIES_NUMBER_OFFSET = 1000
 
+_PIXEL_TAGS = frozenset(int(tag_for_keyword(kw)) for kw in PIXEL_KEYWORDS)  # type: ignore[arg-type]
 _SECONDARY_CAPTURE = UID("1.2.840.10008.5.1.4.1.1.7")
 #: (per-frame functional group sequence, attribute) copied for one frame of a multi-frame source
 _FRAME_GEOMETRY = (
@@ -135,14 +137,14 @@ def series_number(value: Any) -> int:
 
 
 def header(ds: Dataset) -> Dataset:
-    """A copy of ``ds`` without its pixel data (for references and GSPS)."""
+    """``ds`` without its pixel data (for references, the GSPS and the SR):
+    a dataset of its own sharing ``ds``'s elements, which nothing changes in
+    place (raw ones are converted in the header's own dictionary when read)."""
     h = Dataset()
-    for elem in ds:
-        if elem.keyword in PIXEL_KEYWORDS:
-            continue
-        h.add(copy.deepcopy(elem))
+    h._dict = {tag: elem for tag, elem in ds._dict.items() if tag not in _PIXEL_TAGS}
     if hasattr(ds, "file_meta"):
-        h.file_meta = copy.deepcopy(ds.file_meta)
+        h.file_meta = FileMetaDataset()
+        copy_elements(ds.file_meta, h.file_meta)
     return h
 
 

@@ -83,7 +83,9 @@ def _text_color(rgb: RGB) -> RGB:
     return (0, 0, 0) if 0.299 * rgb[0] + 0.587 * rgb[1] + 0.114 * rgb[2] >= 128 else (255, 255, 255)
 
 
+@lru_cache(maxsize=256)
 def _label_pixels(text: str, color: RGB, w: int, h: int, size: int) -> np.ndarray:
+    """The label's rectangle (read-only: cached, the same label on every slice)."""
     from PIL import Image, ImageDraw
 
     img = Image.new("RGB", (w, h), color)
@@ -92,7 +94,9 @@ def _label_pixels(text: str, color: RGB, w: int, h: int, size: int) -> np.ndarra
     _w, _h, left, top = text_size(text, size)
     pad = label_pad(size)
     draw.text((pad - left, pad - top), text, font=_font(size), fill=_text_color(color))
-    return np.asarray(img, dtype=np.uint8)
+    out = np.asarray(img, dtype=np.uint8)
+    out.flags.writeable = False
+    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,7 +134,11 @@ def draw_shapes(background: np.ndarray, placed: Sequence[PlacedBox], thickness: 
     Fills first (translucent), then labels, the legend, and outlines last,
     so every outline pixel has exactly its shape's colour."""
     bg = np.asarray(background, dtype=np.uint8)
-    rgb = np.repeat(bg[..., None], 3, axis=2) if bg.ndim == 2 else bg[..., :3].copy()
+    if bg.ndim == 2:
+        rgb = np.empty((*bg.shape, 3), dtype=np.uint8)
+        rgb[...] = bg[..., None]
+    else:
+        rgb = bg[..., :3].copy()
     rows, cols = rgb.shape[:2]
     for p in placed:
         fill = p.box.fill_mask(rows, cols)
@@ -147,7 +155,9 @@ def draw_shapes(background: np.ndarray, placed: Sequence[PlacedBox], thickness: 
         x0, y0, x1, y1 = legend.rect
         rgb[y0 : y1 + 1, x0 : x1 + 1] = _legend_pixels(legend)
     for p in placed:
-        rgb[p.box.outline_mask(rows, cols, thickness)] = p.color
+        x0, y0, x1, y1 = p.box.corners  # the outline is inside the bounding box
+        mask = p.box.outline_mask(rows, cols, thickness)[y0:y1 + 1, x0:x1 + 1]
+        rgb[y0:y1 + 1, x0:x1 + 1][mask] = p.color
     return np.ascontiguousarray(rgb)
 
 

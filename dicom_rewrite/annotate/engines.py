@@ -21,19 +21,20 @@ instance a converter of its own, as before.
 
 from __future__ import annotations
 
-import copy
 import re
 from collections.abc import Callable
 from datetime import datetime
 
 from pydicom.datadict import tag_for_keyword
-from pydicom.dataelem import DataElement
+from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.tag import Tag
 
 from dicom_rewrite.annotate.derive import KeepingUidMap
+from dicom_rewrite.core.dataset_copy import copy_elements
 from dicom_rewrite.core.scrub import Change
-from dicom_rewrite.engine.converter import Converter, Output
+from dicom_rewrite.encode.writer import DatasetWriter
+from dicom_rewrite.engine.converter import Converter, Output, Rendered
 from dicom_rewrite.engine.pixels import PixelPlan
 from dicom_rewrite.engine.template import Template
 from dicom_rewrite.io.dicom_in import PIXEL_KEYWORDS
@@ -59,6 +60,14 @@ _PER_INSTANCE = _tags(
     "AcquisitionNumber", "AcquisitionDate", "AcquisitionTime", "AcquisitionDateTime",
     "TriggerTime", "ImageComments", "EchoNumbers", "TemporalPositionIdentifier",
     "DataCollectionDiameter", "ExposureTime", "XRayTubeCurrent", "Exposure", "KVP", "CTDIvol",
+)
+#: every top-level attribute the annotation hook reads or writes: the
+#: derivation (:func:`~.derive.derive`) and the per-instance values
+ADJUST_TAGS = _PER_INSTANCE | _tags(
+    "ImageType", "BurnedInAnnotation", "SourceImageSequence", "DerivationDescription",
+    "SeriesDescription", "SeriesNumber", "SecondaryCaptureDeviceManufacturer",
+    "SecondaryCaptureDeviceManufacturerModelName", "SecondaryCaptureDeviceSoftwareVersions",
+    "PixelSpacing",
 )
 _PLAIN_VRS = frozenset({"DS", "IS", "TM", "DA", "DT", "FD", "FL", "US", "SS", "UL", "SL",
                         "CS", "LO", "SH", "ST", "LT"})
@@ -100,6 +109,11 @@ class _Engine:
             return None
         out = []
         for tag in other.keys():
+            ra, rb = mine._dict[tag], other._dict[tag]
+            if ra is rb or (type(ra) is RawDataElement and type(rb) is RawDataElement
+                            and ra.VR == rb.VR and ra.value == rb.value
+                            and ra.is_little_endian == rb.is_little_endian):
+                continue  # the same bytes: the same value
             a, b = mine[tag], other[tag]
             if a.VR == b.VR and a.value == b.value:
                 continue
@@ -122,7 +136,7 @@ class _Engine:
             mine = self.source[tag]
             if elem.VR != mine.VR or elem.value != mine.value:
                 raise _NotThisEngine
-            ds[tag] = copy.deepcopy(other[tag])
+            copy_elements(other, ds, [tag])
 
 
 class SeriesEngines:
@@ -150,9 +164,12 @@ class SeriesEngines:
         return _Engine(converter, source_header)
 
     def convert(self, src: Dataset, source_header: Dataset, series_uid: str, raster: Raster, *,
-                index: int, stem: str, name: str, adjust: Adjust) -> Output:
+                index: int, stem: str, name: str, adjust: Adjust,
+                writer: DatasetWriter | None = None) -> Output | Rendered:
         """The engine's output for ``raster``, a frame of ``src`` (whose
-        header without pixels is ``source_header``), in ``series_uid``."""
+        header without pixels is ``source_header``), in ``series_uid``: the
+        dataset, or with ``writer`` the parts of its file (the converter's
+        :meth:`~Converter.render`: stamps for the later frames of a series)."""
         key = (str(src.get("SeriesInstanceUID", "")), series_uid)
         engine = self._engines.get(key)
         if engine is None:
@@ -163,20 +180,24 @@ class SeriesEngines:
             tags = []
         elif tags:
             try:
-                return self._run(engine, src, raster, index, stem, name, adjust, source_header, tags)
+                return self._run(engine, src, raster, index, stem, name, adjust, source_header, tags, writer)
             except _NotThisEngine:
                 engine, tags = self._build(src, source_header, series_uid), []
-        return self._run(engine, src, raster, index, stem, name, adjust, source_header, tags)
+        return self._run(engine, src, raster, index, stem, name, adjust, source_header, tags, writer)
 
     def _run(self, engine: _Engine, src: Dataset, raster: Raster, index: int, stem: str, name: str,
-             adjust: Adjust, source_header: Dataset, tags: list[int]) -> Output:
+             adjust: Adjust, source_header: Dataset, tags: list[int],
+             writer: DatasetWriter | None) -> Output | Rendered:
         def hook(ds: Dataset, plan: PixelPlan) -> list[Change]:
             engine.overlay(ds, source_header, tags)
             return adjust(ds, plan)
 
         self.uid_map.instance_of = str(src.SOPInstanceUID)
         try:
-            return engine.converter.convert(raster, index=index, stem=stem, name=name,
-                                            adjust=hook if tags else adjust)
+            if writer is None:
+                return engine.converter.convert(raster, index=index, stem=stem, name=name, adjust=hook)
+            # the hook's attributes (and the per-instance ones) are encoded per output
+            return engine.converter.render(raster, writer, index=index, stem=stem, name=name,
+                                           adjust=hook, adjust_tags=ADJUST_TAGS)
         finally:
             self.uid_map.instance_of = None

@@ -9,12 +9,12 @@ presentation states and structured reports.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import logging
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from io import BytesIO
 from pathlib import Path
 from typing import Any
 
@@ -62,13 +62,28 @@ class _Input:
         return self.source.keys
 
 
+#: values longer than this are read when first used (the pixel data: in pass 2 only)
+_DEFER_BYTES = 4096
+
+
 def _read_header(path: Path) -> Dataset:
+    """The file parsed once for both passes: its pixel data (and other long
+    values) read from the file only when used (:func:`_with_pixels`)."""
     try:
-        return dcmread(path, stop_before_pixels=True)
+        return dcmread(path, defer_size=_DEFER_BYTES)
     except InvalidDicomError:
         raise InputError(f"{path}: not a DICOM file") from None
     except (OSError, EOFError, ValueError, TypeError, KeyError) as exc:
         raise InputError(f"{path}: cannot read ({one_line(exc)})") from None
+
+
+def _with_pixels(header: Dataset | None) -> Dataset:
+    """A view of the pass-1 dataset whose deferred values (the pixels) load
+    into the view only, so they go when the input is done."""
+    assert header is not None
+    full = copy.copy(header)
+    full._dict = dict(header._dict)
+    return full
 
 
 def _not_dicomdir(path: Path) -> bool:
@@ -209,11 +224,10 @@ def _make(run: Annotator, inp: _Input, sink: Delivery) -> ReportEntry:
     return _write_annotations(run, inp, inp.plans, sink)
 
 
-def _dicom_bytes(ds: Dataset) -> bytes:
-    """The Part 10 file of ``ds``, as pydicom writes it."""
-    buf = BytesIO()
-    ds.save_as(buf, enforce_file_format=True)
-    return buf.getvalue()
+def _dicom_bytes(run: Annotator, ds: Dataset) -> bytes:
+    """The Part 10 file of ``ds``, byte for byte as pydicom writes it
+    (the run's batch writer: per-element encodings cached)."""
+    return run.writer.encode(ds)
 
 
 def _output_name(path: Path, frame: int, n_frames: int) -> str:
@@ -226,13 +240,13 @@ def _write_annotations(run: Annotator, inp: _Input, plans: list[Planned], sink: 
     path = inp.source.path
     entry = ReportEntry(str(path))
     try:
-        full = dcmread(path)
+        full = _with_pixels(inp.header)
         frames_info = []
         notes: set[str] = set()
         n_frames = frame_count(full)
         for planned in plans:
             ann = run.render(planned, full)
-            parts = [_dicom_bytes(ann.dataset)]
+            parts = [_dicom_bytes(run, ann.dataset)]
             name = sink.name(_output_name(path, planned.frame, n_frames), parts, ann.dataset, stem=path.stem,
                              frame=planned.frame, suffix_frame=n_frames > 1)
             if not sink.put(entry, name, parts, label=str(path)):
@@ -284,7 +298,7 @@ def _state_entries(run: Annotator, sink: Delivery) -> Iterator[ReportEntry]:
                            for r in s.ReferencedImageSequence]})
         if skipped and k == len(groups):
             entry.fields["notes"] = skipped
-        parts = [_dicom_bytes(state)]
+        parts = [_dicom_bytes(run, state)]
         name = sink.name(f"gsps_{k:03d}.dcm", parts, state, stem=f"gsps_{k:03d}")
         if sink.put(entry, name, parts, label=f"presentation state {k}"):
             sink.finish(entry)
@@ -306,7 +320,7 @@ def _report_entries(run: Annotator, sink: Delivery) -> Iterator[ReportEntry]:
         entry = ReportEntry(f"structured report {k}", fields={
             "findings": sum(len(d.placed) for d in group.drawn),
             "references": sorted({str(d.source.SOPInstanceUID) for d in group.drawn})})
-        parts = [_dicom_bytes(report)]
+        parts = [_dicom_bytes(run, report)]
         name = sink.name(f"sr_{k:03d}.dcm", parts, report, stem=f"sr_{k:03d}")
         if sink.put(entry, name, parts, label=f"structured report {k}"):
             sink.finish(entry)

@@ -252,9 +252,21 @@ def _fixed_date_time(vr: str, value: str) -> tuple[bool, str | None]:
     return True, (m[1] + m[2] + (m[3] or "") if m else None)
 
 
+def _of_vr(ds: Dataset, vrs: tuple[str, ...]) -> list[DataElement]:
+    """The top-level elements of ``ds`` with one of ``vrs``, converting
+    only those (a raw element's VR is known unless the file is implicit VR)."""
+    out = []
+    for tag, raw in list(ds._dict.items()):
+        if raw.VR is None or raw.VR in vrs:
+            elem = ds[tag]
+            if elem.VR in vrs:
+                out.append(elem)
+    return out
+
+
 def _dates_and_times(r: _Repair, _uids: UidMap) -> None:
-    for elem in list(r.ds):
-        if elem.VR not in ("DA", "DT", "TM") or elem.VM != 1 or not elem.value:
+    for elem in _of_vr(r.ds, ("DA", "DT", "TM")):
+        if elem.VM != 1 or not elem.value:
             continue
         value = str(elem.value).strip()
         bad, fixed = _fixed_date_time(elem.VR, value)
@@ -290,8 +302,8 @@ def _sequences(r: _Repair, _uids: UidMap) -> None:
     elif regions is not None and len(regions) > 1:
         r.replace_sequence("AnatomicRegionSequence", _first_item)
     keep_empty = _type2_keywords(str(r.ds.get("SOPClassUID", "")))
-    for elem in list(r.ds):
-        if elem.VR == "SQ" and elem.value:
+    for elem in _of_vr(r.ds, ("SQ",)):
+        if elem.value:
             r.replace_sequence(elem.tag, _fix_items)
         elif elem.VR == "SQ" and elem.keyword and elem.keyword not in keep_empty:
             # PS3.5 7.5: a Type 3 (or 1) sequence that is present holds an item

@@ -18,11 +18,13 @@ from __future__ import annotations
 import dataclasses
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from pydicom.dataset import Dataset
 
-from dicom_rewrite.annotate.background import render_background, resolve_window
+from dicom_rewrite.annotate.background import WindowUsed, render_background, resolve_window
 from dicom_rewrite.annotate.derive import (
     SERIES_NUMBER_OFFSET,
     Annotation,
@@ -55,12 +57,25 @@ from dicom_rewrite.annotate.shapes import (
 from dicom_rewrite.annotate.sr import ReportGroup, build_report, report_groups
 from dicom_rewrite.core import clock
 from dicom_rewrite.core.scrub import Change
+from dicom_rewrite.encode.writer import DatasetWriter
+from dicom_rewrite.engine.converter import Output, Rendered
 from dicom_rewrite.engine.pixels import PixelPlan
 from dicom_rewrite.errors import InputError, UsageError
 from dicom_rewrite.io.images import from_array
 from dicom_rewrite.profile import Profile
 
 __all__ = ["Annotator", "annotate_dataset", "annotate_with_gsps"]
+
+
+@dataclass
+class Written:
+    """One annotated frame as the parts of its Part 10 file (:meth:`Annotator.render_file`)."""
+
+    parts: list[Any]
+    sop_class: str
+    series_instance_uid: str
+    window: WindowUsed
+    notes: list[str]
 
 
 class Annotator:
@@ -101,6 +116,8 @@ class Annotator:
         self.uid_map = KeepingUidMap(self.profile.uids.root, self.profile.uids.key)
         self.series_numbers: dict[str, int] = dict(series_numbers or {})
         self._engines = SeriesEngines(self.profile, self.uid_map, self.started)
+        #: the run's batch writer (Part 10 bytes as pydicom writes them, encodings cached)
+        self.writer = DatasetWriter()
         self._index: dict[str, int] = defaultdict(int)
         self._done: list[Drawn] = []
         self._last_repair: tuple[Dataset, Dataset, list[str]] | None = None
@@ -137,6 +154,21 @@ class Annotator:
     def render(self, planned: Planned, pixels: Dataset | None = None) -> Annotation:
         """Render one planned frame; ``pixels`` is the full dataset when
         ``planned.source`` is only a header."""
+        out, notes, used, source_header = self._convert(planned, pixels, None)
+        assert isinstance(out, Output)
+        return Annotation(out.dataset, source_header, planned.frame, planned.placed, used, notes)
+
+    def render_file(self, planned: Planned, pixels: Dataset | None = None) -> Written:
+        """:meth:`render` as the parts of its Part 10 file, through the batch
+        machinery of ``convert``: later frames of a series are filled into
+        the first one's encoding (:meth:`~dicom_rewrite.engine.converter.Converter.render`),
+        byte for byte what :attr:`writer` encodes for :meth:`render`'s dataset."""
+        out, notes, used, _h = self._convert(planned, pixels, self.writer)
+        assert isinstance(out, Rendered)
+        return Written(out.parts, str(out.plan.sop_class), out.uids[1], used, notes)
+
+    def _convert(self, planned: Planned, pixels: Dataset | None,
+                 writer: DatasetWriter | None) -> tuple[Output | Rendered, list[str], WindowUsed, Dataset]:
         src, repairs = self._repaired(pixels if pixels is not None else planned.source)
         background, used = render_background(src, planned.frame - 1, self.window)
         rows = int(src.Rows)
@@ -157,12 +189,11 @@ class Annotator:
 
         out = self._engines.convert(src, source_header, series_uid, from_array(rgb), index=index,
                                     stem=f"annotation{index}",
-                                    name=f"{src.SOPInstanceUID}:{planned.frame}", adjust=adjust)
-        ann = Annotation(out.dataset, source_header, planned.frame, planned.placed, used,
-                         [*out.notes, *repairs])
+                                    name=f"{src.SOPInstanceUID}:{planned.frame}", adjust=adjust,
+                                    writer=writer)
         if planned.placed:  # what the presentation states and the SR need: no pixels
             self._done.append(Drawn(source_header, planned.frame, traced(planned.placed), used))
-        return ann
+        return out, [*out.notes, *repairs], used, source_header
 
     def _repaired(self, src: Dataset) -> tuple[Dataset, list[str]]:
         """:func:`~.repair.repair_source` of ``src``, once for all its frames
