@@ -49,6 +49,7 @@ __all__ = [
     "derive",
     "frame_count",
     "header",
+    "kept_header",
     "series_number",
     "traced",
 ]
@@ -155,6 +156,34 @@ class Planned:
     source: Dataset
     frame: int  # 1-based
     placed: list[PlacedBox]
+
+
+#: what a presentation state and an SR read of a source image after the
+#: first of its series (which is kept whole): the patient and study they
+#: copy, the references, the image's size, Modality LUT, VOI and geometry
+_KEPT = frozenset(int(tag_for_keyword(kw)) for kw in (  # type: ignore[arg-type]
+    "SpecificCharacterSet", "PatientName", "PatientID", "PatientBirthDate", "PatientSex",
+    "StudyInstanceUID", "StudyDate", "StudyTime", "StudyID", "AccessionNumber",
+    "ReferringPhysicianName", "StudyDescription", "SeriesInstanceUID", "SeriesNumber",
+    "SeriesDescription", "Modality", "FrameOfReferenceUID", "BodyPartExamined", "Laterality",
+    "ImageLaterality", "SOPClassUID", "SOPInstanceUID", "InstanceNumber", "Rows", "Columns",
+    "SamplesPerPixel", "PhotometricInterpretation", "BitsAllocated", "BitsStored", "HighBit",
+    "PixelRepresentation", "NumberOfFrames", "RescaleSlope", "RescaleIntercept", "RescaleType",
+    "ModalityLUTSequence", "PresentationLUTShape", "WindowCenter", "WindowWidth",
+    "SharedFunctionalGroupsSequence", "PerFrameFunctionalGroupsSequence", "PixelSpacing",
+    "ImagePositionPatient", "ImageOrientationPatient", "SliceThickness",
+))
+
+
+def kept_header(h: Dataset) -> Dataset:
+    """The part of a source header a :class:`Drawn` keeps for the later
+    images of a series, so that what a batch holds for its presentation
+    states and reports stays small (the elements are shared)."""
+    out = Dataset()
+    out._dict = {tag: elem for tag, elem in h._dict.items() if tag in _KEPT}
+    if hasattr(h, "file_meta"):
+        out.file_meta = h.file_meta
+    return out
 
 
 @dataclass

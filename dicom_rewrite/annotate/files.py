@@ -377,9 +377,15 @@ def annotate_files(
     per_input = _boxes_per_input(items, shapes)
     run.series_numbers.update(_series_numbers(items))
     _plan_all(run, items, per_input, all_slices)
-
-    # pass 2: render and write, through the batch pipeline
+    # pass 1 is done when this returns (a bad shape input raises here, before
+    # any report or file exists); pass 2 runs as the entries are consumed
     sink = Delivery(local_sink(out_dir, dicomdir=dicomdir, durable=durable), send_to, command="annotate", name=name)
+    return _write_all(run, items, sink, gsps=gsps, sr=sr)
+
+
+def _write_all(run: Annotator, items: list[_Input], sink: Delivery, *, gsps: bool,
+               sr: bool) -> Iterator[dict[str, Any]]:
+    """Pass 2: render and write, through the batch pipeline."""
     # an input that failed already is reported by the pipeline, with its error
     sources = [dataclasses.replace(inp.source, error=inp.error) if inp.error else inp.source for inp in items]
     by_source = {id(s): inp for s, inp in zip(sources, items)}

@@ -35,6 +35,7 @@ from dicom_rewrite.annotate.derive import (
     derive,
     frame_count,
     header,
+    kept_header,
     series_number,
     traced,
 )
@@ -120,6 +121,7 @@ class Annotator:
         self.writer = DatasetWriter()
         self._index: dict[str, int] = defaultdict(int)
         self._done: list[Drawn] = []
+        self._seen_series: set[tuple[str, str]] = set()
         self._last_repair: tuple[Dataset, Dataset, list[str]] | None = None
 
     # -------------------------------------------------------------- planning
@@ -192,7 +194,10 @@ class Annotator:
                                     name=f"{src.SOPInstanceUID}:{planned.frame}", adjust=adjust,
                                     writer=writer)
         if planned.placed:  # what the presentation states and the SR need: no pixels
-            self._done.append(Drawn(source_header, planned.frame, traced(planned.placed), used))
+            series = (study, str(src.get("SeriesInstanceUID", "")))
+            kept = kept_header(source_header) if series in self._seen_series else source_header
+            self._seen_series.add(series)
+            self._done.append(Drawn(kept, planned.frame, traced(planned.placed), used))
         return out, [*out.notes, *repairs], used, source_header
 
     def _repaired(self, src: Dataset) -> tuple[Dataset, list[str]]:
