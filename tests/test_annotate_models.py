@@ -328,3 +328,30 @@ def test_orthanc_files_everything_into_the_source_study(series, detector_run, se
                             for s in server.json(f"/studies/{studies[0]}")["Series"])
         assert modalities.count("PR") >= 1 and modalities.count("SR") >= 1 and "CT" in modalities
         assert len(server.json("/instances")) == len(files)
+
+
+def test_long_batch_reads_files_again_with_the_same_result(series, tmp_path, monkeypatch):
+    """Past KEEP_PARSED inputs, pass 1 keeps only what pass 2 needs and pass 2
+    reads each file again: the same pictures and references."""
+    import dicom_rewrite.annotate.files as files
+    from dicom_rewrite.annotate import annotate_files
+
+    inputs = sorted(series.glob("*.dcm"))[12:16]
+    box = [Box(20, 20, 40, 40, "a", score=0.5)]
+    runs = {}
+    default = files.KEEP_PARSED
+    for keep in (default, 0):
+        monkeypatch.setattr(files, "KEEP_PARSED", keep)
+        out = tmp_path / f"keep{keep}"
+        entries = list(annotate_files(inputs, out, boxes=box, gsps=True, durable=False))
+        assert all(e["status"] == "ok" for e in entries)
+        runs[keep] = out
+    written = sorted(runs[0].glob("ct_*_annotated.dcm"))
+    assert len(written) == len(inputs)
+    for f in written:
+        a, b = pydicom.dcmread(f), pydicom.dcmread(runs[default] / f.name)
+        assert (a.pixel_array == b.pixel_array).all()
+        assert a.SourceImageSequence[0].ReferencedSOPInstanceUID == b.SourceImageSequence[0].ReferencedSOPInstanceUID
+    refs = [len(pydicom.dcmread(r / "gsps_001.dcm").ReferencedSeriesSequence[0].ReferencedImageSequence)
+            for r in runs.values()]
+    assert refs == [len(inputs), len(inputs)]

@@ -136,7 +136,8 @@ def draw_shapes(background: np.ndarray, placed: Sequence[PlacedBox], thickness: 
     bg = np.asarray(background, dtype=np.uint8)
     if bg.ndim == 2:
         rgb = np.empty((*bg.shape, 3), dtype=np.uint8)
-        rgb[...] = bg[..., None]
+        for c in range(3):  # a plane at a time: faster than broadcasting or np.repeat
+            rgb[..., c] = bg
     else:
         rgb = bg[..., :3].copy()
     rows, cols = rgb.shape[:2]

@@ -24,7 +24,13 @@ from pydicom.errors import InvalidDicomError
 from pydicom.uid import UID
 
 from dicom_rewrite.annotate.boxfile import load_boxes
-from dicom_rewrite.annotate.derive import SERIES_NUMBER_OFFSET, Planned, frame_count, series_number
+from dicom_rewrite.annotate.derive import (
+    SERIES_NUMBER_OFFSET,
+    Planned,
+    frame_count,
+    kept_header,
+    series_number,
+)
 from dicom_rewrite.annotate.layout import DEFAULT_LABEL_FORMAT, PlacedBox
 from dicom_rewrite.annotate.masks import load_masks
 from dicom_rewrite.annotate.run import Annotator
@@ -64,6 +70,10 @@ class _Input:
 
 #: values longer than this are read when first used (the pixel data: in pass 2 only)
 _DEFER_BYTES = 4096
+#: a batch of up to this many inputs keeps each parsed file from pass 1 for
+#: pass 2 (one parse per file); a larger one keeps only what pass 2 needs and
+#: reads each file again, so that memory stays flat however long the batch
+KEEP_PARSED = 1000
 
 
 def _read_header(path: Path) -> Dataset:
@@ -77,10 +87,19 @@ def _read_header(path: Path) -> Dataset:
         raise InputError(f"{path}: cannot read ({one_line(exc)})") from None
 
 
-def _with_pixels(header: Dataset | None) -> Dataset:
+def _read_file(path: Path) -> Dataset:
+    """Pass 2 of a long batch: the file read again, whole."""
+    try:
+        return dcmread(path)
+    except InvalidDicomError:
+        raise InputError(f"{path}: not a DICOM file") from None
+    except (EOFError, KeyError) as exc:
+        raise InputError(f"{path}: cannot read ({one_line(exc)})") from None
+
+
+def _with_pixels(header: Dataset) -> Dataset:
     """A view of the pass-1 dataset whose deferred values (the pixels) load
     into the view only, so they go when the input is done."""
-    assert header is not None
     full = copy.copy(header)
     full._dict = dict(header._dict)
     return full
@@ -220,8 +239,12 @@ def _make(run: Annotator, inp: _Input, sink: Delivery) -> ReportEntry:
     if inp.skipped:
         return ReportEntry.skipped(path, inp.skipped)
     if inp.plans is None:
+        inp.header = None
         return ReportEntry.skipped(path, "no boxes (use --all to write it anyway)")
-    return _write_annotations(run, inp, inp.plans, sink)
+    try:
+        return _write_annotations(run, inp, inp.plans, sink)
+    finally:
+        inp.header, inp.plans = None, None  # done: what it held goes
 
 
 def _dicom_bytes(run: Annotator, ds: Dataset) -> bytes:
@@ -240,7 +263,7 @@ def _write_annotations(run: Annotator, inp: _Input, plans: list[Planned], sink: 
     path = inp.source.path
     entry = ReportEntry(str(path))
     try:
-        full = _with_pixels(inp.header)
+        full = _with_pixels(inp.header) if inp.header is not None else _read_file(path)
         frames_info = []
         notes: set[str] = set()
         n_frames = frame_count(full)
@@ -377,10 +400,25 @@ def annotate_files(
     per_input = _boxes_per_input(items, shapes)
     run.series_numbers.update(_series_numbers(items))
     _plan_all(run, items, per_input, all_slices)
+    if len(items) > KEEP_PARSED:
+        _keep_little(items)
+    run.keep_drawn = gsps or sr
     # pass 1 is done when this returns (a bad shape input raises here, before
     # any report or file exists); pass 2 runs as the entries are consumed
     sink = Delivery(local_sink(out_dir, dicomdir=dicomdir, durable=durable), send_to, command="annotate", name=name)
     return _write_all(run, items, sink, gsps=gsps, sr=sr)
+
+
+def _keep_little(items: list[_Input]) -> None:
+    """Drop the parsed files of pass 1, keeping what the plans read (pass 2
+    reads each file again)."""
+    for inp in items:
+        if inp.header is None:
+            continue
+        if inp.plans:
+            slim = kept_header(inp.header)
+            inp.plans = [dataclasses.replace(p, source=slim) for p in inp.plans]
+        inp.header = None
 
 
 def _write_all(run: Annotator, items: list[_Input], sink: Delivery, *, gsps: bool,

@@ -122,6 +122,9 @@ class Annotator:
         self._index: dict[str, int] = defaultdict(int)
         self._done: list[Drawn] = []
         self._seen_series: set[tuple[str, str]] = set()
+        #: keep what :meth:`presentation_states` and :meth:`structured_reports` need
+        #: (a batch that writes neither sets it False)
+        self.keep_drawn = True
         self._last_repair: tuple[Dataset, Dataset, list[str]] | None = None
 
     # -------------------------------------------------------------- planning
@@ -193,7 +196,7 @@ class Annotator:
                                     stem=f"annotation{index}",
                                     name=f"{src.SOPInstanceUID}:{planned.frame}", adjust=adjust,
                                     writer=writer)
-        if planned.placed:  # what the presentation states and the SR need: no pixels
+        if planned.placed and self.keep_drawn:  # what the presentation states and the SR need: no pixels
             series = (study, str(src.get("SeriesInstanceUID", "")))
             kept = kept_header(source_header) if series in self._seen_series else source_header
             self._seen_series.add(series)
