@@ -94,6 +94,12 @@ def _template_tags(profile: Profile) -> frozenset[int]:
     return frozenset(out)
 
 
+def _same_bytes(a: object, b: object) -> bool:
+    """The same element object, or raw elements of the same bytes (so the same value)."""
+    return a is b or (type(a) is RawDataElement and type(b) is RawDataElement
+                      and a.VR == b.VR and a.value == b.value and a.is_little_endian == b.is_little_endian)
+
+
 class _Engine:
     """One series' converter and the header of the instance it was built from."""
 
@@ -109,11 +115,8 @@ class _Engine:
             return None
         out = []
         for tag in other.keys():
-            ra, rb = mine._dict[tag], other._dict[tag]
-            if ra is rb or (type(ra) is RawDataElement and type(rb) is RawDataElement
-                            and ra.VR == rb.VR and ra.value == rb.value
-                            and ra.is_little_endian == rb.is_little_endian):
-                continue  # the same bytes: the same value
+            if _same_bytes(mine._dict[tag], other._dict[tag]):
+                continue
             a, b = mine[tag], other[tag]
             if a.VR == b.VR and a.value == b.value:
                 continue

@@ -29,6 +29,7 @@ defect repaired or dropped, one note per repair:
 from __future__ import annotations
 
 import copy
+import functools
 import hashlib
 import re
 from collections.abc import Callable
@@ -310,6 +311,7 @@ def _sequences(r: _Repair, _uids: UidMap) -> None:
             r.delete(elem.keyword, f"empty {elem.keyword} removed")
 
 
+@functools.lru_cache(maxsize=64)
 def _type2_keywords(sop_class: str) -> frozenset[str]:
     """Attributes Type 2 in the source's IOD or one an annotation writes (they may be empty)."""
     return frozenset(kw for sop in (sop_class, *_DERIVED_CLASSES) for module, _u in iod.iod_modules(sop)
