@@ -25,6 +25,7 @@ _PUBLIC = {
     "export": "dicom_rewrite.export",
     **dict.fromkeys(("as_profile", "as_template"), "dicom_rewrite.engine.template"),
     **dict.fromkeys(("DimseSink", "Peer", "StoreError"), "dicom_rewrite.batch.pacs"),
+    "DaskExecutor": "dicom_rewrite.distributed",
 }
 
 if TYPE_CHECKING:
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
         dry_run,
         expand_inputs,
     )
+    from dicom_rewrite.distributed import DaskExecutor
     from dicom_rewrite.engine.template import as_profile, as_template
     from dicom_rewrite.export import export
     from dicom_rewrite.series import (
@@ -63,6 +65,7 @@ def echo(peer: str | Peer, *, calling_aet: str = "DICOM_REWRITE", timeout: float
 
 __all__ = [
     "ConversionResult",
+    "DaskExecutor",
     "DimseSink",
     "Peer",
     "StoreError",

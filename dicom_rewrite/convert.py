@@ -8,30 +8,42 @@ pipeline's sink.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+import io
+import json
+import os
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path, PurePath
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
+from pydicom import dcmread
 from pydicom.dataset import Dataset
 
-from dicom_rewrite.batch import FolderSink, ReportEntry, Sink, Source, run_batch, walk
+from dicom_rewrite.batch import FolderSink, ReportEntry, Sink, Source, Status, run_batch, walk
+from dicom_rewrite.batch.journal import Journal
 from dicom_rewrite.batch.metadata import Metadata, MetadataLike, plan_metadata
+from dicom_rewrite.batch.parallel import Processes, auto_workers
+from dicom_rewrite.batch.pipeline import Executor, Serial
+from dicom_rewrite.batch.resume import OpenBatch, open_batch
+from dicom_rewrite.batch.state import digest_bytes, digest_file
+from dicom_rewrite.core import uids
 from dicom_rewrite.core.diff import DiffRow, diff
+from dicom_rewrite.core.uids import UidMap
 from dicom_rewrite.encode.syntax import Options
 from dicom_rewrite.encode.writer import DatasetWriter
 from dicom_rewrite.engine.converter import Converter, Output, Rendered
 from dicom_rewrite.engine.template import Template, as_profile, as_template
 from dicom_rewrite.errors import InputError, UsageError, one_line
 from dicom_rewrite.io import jpeg
-from dicom_rewrite.io.files import sanitise_component
+from dicom_rewrite.io.files import atomic_write_bytes, sanitise_component
 from dicom_rewrite.io.images import (
     Raster,
     from_array,
     is_image_file,
     iter_pages,
+    page_count,
     read_image,
     stack,
 )
@@ -101,22 +113,59 @@ def expand_inputs(inputs: Iterable[str | Path]) -> list[Path]:
     return [s.path for s in image_sources(inputs)]
 
 
-_T = TypeVar("_T")
+@dataclass(frozen=True)
+class _Plan:
+    """What the batch decided for one input before making it: the first
+    index (``{index}``, Instance Number) of its pages, the name of each page's
+    output and the place claimed for it."""
+
+    index: int
+    names: tuple[str, ...]
+    targets: tuple[Path, ...] = ()
 
 
-class _Pages:
-    """Reads each source's pages and names their outputs; ``index`` runs
-    1, 2, ... over the whole batch (``{index}`` in profiles)."""
+class _Planner:
+    """Numbers and names the outputs in input order (the parent of a
+    parallel batch runs it): ``index`` runs 1, 2, ... over every page of the
+    batch, each input taking as many as its header declares pages (an input
+    that cannot be opened takes none); a name is claimed for every page of
+    every input, whether or not it converts."""
 
-    def __init__(self, keep_tree: bool, keep_color: bool = False,
-                 keep_jpeg: jpeg.Keep | None = None, multiframe: str | None = None,
-                 frame_time: float | None = None) -> None:
+    def __init__(self, keep_tree: bool, folder: FolderSink | None = None,
+                 journal: Journal | None = None, multiframe: str | None = None) -> None:
         self.keep_tree = keep_tree
-        self.keep_color = keep_color
-        self.keep_jpeg = keep_jpeg
         self.multiframe = multiframe
-        self.frame_time = frame_time
+        self.folder = folder
+        self.journal = journal
         self.index = 0
+
+    def __call__(self, source: Source) -> Source:
+        path = source.path
+        pages = page_count(path) if path.is_file() else 0
+        if self.multiframe == "pages":
+            pages = min(pages, 1)  # a multi-page file is one multi-frame output
+        folder = source.folder if self.keep_tree else PurePath(".")
+        prefix = "".join(f"{sanitise_component(part, '_')}/" for part in folder.parts)
+        stems = [path.stem] if pages == 1 else [f"{path.stem}_p{i + 1:04d}" for i in range(pages)]
+        names = tuple(f"{prefix}{sanitise_component(stem, 'image')}.dcm" for stem in stems)
+        targets: tuple[Path, ...] = ()
+        if self.folder is not None:
+            targets = tuple(self.folder.claim(n) for n in names)
+            if self.journal is not None:
+                self.journal.claim(list(targets))
+        plan = _Plan(self.index + 1, names, targets)
+        self.index += pages
+        return replace(source, plan=plan)
+
+
+@dataclass(frozen=True)
+class _Reading:
+    """How the pages of a file are read."""
+
+    keep_color: bool = False
+    keep_jpeg: jpeg.Keep | None = None
+    multiframe: str | None = None
+    frame_time: float | None = None
 
     def rasters(self, path: Path) -> Iterator[Raster]:
         """The pages of one file; with ``multiframe="pages"``, a multi-page
@@ -127,17 +176,17 @@ class _Pages:
         pages = list(found)
         return iter([stack(pages, self.frame_time)] if len(pages) > 1 else pages)
 
-    def make(self, source: Source, make: Callable[[Raster, int, Path], _T]) -> Iterator[tuple[_T, str]]:
-        """Each page's output and name, one page decoded at a time."""
-        path = source.path
-        if not path.is_file():
-            raise InputError(f"{path}: no such file")
-        folder = source.folder if self.keep_tree else PurePath(".")
-        prefix = "".join(f"{sanitise_component(part, '_')}/" for part in folder.parts)
-        for raster in self.rasters(path):
-            self.index += 1
-            stem = path.stem if raster.pages == 1 else f"{path.stem}_p{raster.page + 1:04d}"
-            yield make(raster, self.index, path), f"{prefix}{sanitise_component(stem, 'image')}.dcm"
+
+def _pages(source: Source, reading: _Reading) -> Iterator[tuple[int, Raster, str]]:
+    """Each page of a planned source: (its index, its raster, its name)."""
+    plan: _Plan = source.plan
+    path = source.path
+    if not path.is_file():
+        raise InputError(f"{path}: no such file")
+    for k, raster in enumerate(reading.rasters(path)):
+        if k >= len(plan.names):
+            raise InputError(f"{path}: has more pages than its header declared")
+        yield plan.index + k, raster, plan.names[k]
 
 
 def _with_metadata(inputs: Iterable[str | Path], profile: Profile, metadata: MetadataLike,
@@ -171,21 +220,115 @@ def convert_batch(
     input, for the profile's ``{meta[Column]}`` values (see
     :func:`convert_files`)."""
     prof = as_profile(profile)
-    conv = Converter(as_template(template), prof, transfer_syntax=transfer_syntax,
-                     started=started, encoding=encoding, passthrough_only=passthrough_only)
+    # new UIDs as convert_files makes them (a batch seed; see core.uids.UidMap)
+    conv = Converter(as_template(template), prof, transfer_syntax=transfer_syntax, started=started,
+                     uid_map=UidMap(prof.uids.root, prof.uids.key, seed=uids.batch_seed()),
+                     encoding=encoding, passthrough_only=passthrough_only)
     sources, meta = _with_metadata(inputs, prof, metadata, metadata_key, metadata_optional)
-    pages = _Pages(keep_tree=False, keep_jpeg=conv.keep_jpeg)
     made: dict[str, ConversionResult] = {}
 
     def make(source: Source) -> ReportEntry:
-        done = list(pages.make(source, lambda r, i, p: conv.convert(
-            r, index=i, stem=p.stem, name=p.name, ctx=meta.context(conv, source, i, p.stem, p.name))))
+        stem, name = source.path.stem, source.path.name
+        done = [(conv.convert(r, index=i, stem=stem, name=name, ctx=meta.context(conv, source, i, stem, name)), n)
+                for i, r, n in _pages(source, _Reading(keep_jpeg=conv.keep_jpeg))]
         made[str(source.path)] = ConversionResult(str(source.path), [o for o, _ in done], [n for _, n in done])
         return ReportEntry(str(source.path))
 
-    for entry in run_batch(sources, make):
+    for entry in run_batch(sources, make, plan=_Planner(keep_tree=False)):
         result = made.pop(entry.input) if entry.input in made else None
         yield result or ConversionResult(entry.input, error=entry.error)
+
+
+@dataclass
+class _ConvertWork:
+    """``make`` of :func:`convert_files`: one input's outputs, written to the
+    places its plan claimed. Picklable (worker processes get it once); the
+    engine is built once per process, on first use."""
+
+    template: Template
+    profile: Profile
+    transfer_syntax: str | None
+    started: datetime
+    seed: bytes
+    keep_color: bool
+    durable: bool
+    encoding: Options | None = None
+    passthrough_only: bool = False
+    meta: Metadata = field(default_factory=Metadata)
+    multiframe: str | None = None
+    frame_time: float | None = None
+    #: more destinations (this process only: a batch with them is not parallel)
+    sinks: Sequence[Sink] = ()
+    _engine: tuple[Converter, DatasetWriter] | None = field(default=None, repr=False)
+    _made_dirs: set[Path] = field(default_factory=set, repr=False)
+
+    def __getstate__(self) -> dict[str, Any]:
+        if self.sinks:
+            raise UsageError("convert: a batch that sends to a PACS runs in one process (--workers 1)")
+        return {**self.__dict__, "_engine": None, "_made_dirs": set()}
+
+    def engine(self) -> tuple[Converter, DatasetWriter]:
+        if self._engine is None:
+            uid_map = UidMap(self.profile.uids.root, self.profile.uids.key, seed=self.seed)
+            self._engine = (Converter(self.template, self.profile, transfer_syntax=self.transfer_syntax,
+                                      started=self.started, uid_map=uid_map, encoding=self.encoding,
+                                      passthrough_only=self.passthrough_only), DatasetWriter())
+        return self._engine
+
+    def __call__(self, source: Source) -> ReportEntry:
+        conv, writer = self.engine()
+        plan: _Plan = source.plan
+        entry = ReportEntry(str(source.path))
+        summary = _Summary()
+        try:
+            stem, file_name = source.path.stem, source.path.name
+            reading = _Reading(self.keep_color, conv.keep_jpeg, self.multiframe, self.frame_time)
+            for index, raster, name in _pages(source, reading):
+                out = conv.render(raster, writer, index=index, stem=stem, name=file_name,
+                                  ctx=self.meta.context(conv, source, index, stem, file_name))
+                summary.add(out)  # not the output itself: its pixels go once written
+                target = plan.targets[index - plan.index] if plan.targets else None
+                if not self._deliver(entry, source, out, name, target):
+                    break
+        except BaseException:
+            _discard(entry.outputs)  # a page that cannot be read: the input has no outputs
+            raise
+        summary.describe(entry, len(entry.outputs))
+        missing = self.meta.note(source)
+        if missing:
+            entry.fields["notes"] = [*entry.fields.get("notes", []), missing]
+        return entry
+
+    def _deliver(self, entry: ReportEntry, source: Source, out: Rendered, name: str, target: Path | None) -> bool:
+        """Write one output and put it into every other sink; False when the
+        local write failed (the input's later pages are not made). A PACS
+        that refuses an output fails the entry but not the other destinations."""
+        listed = bool(self.sinks)
+        sent: list[str] = entry.fields.setdefault("destinations", []) if listed else []
+        if target is not None:
+            try:
+                atomic_write_bytes(target, out.parts, made_dirs=self._made_dirs, durable=self.durable)
+            except (OSError, ValueError) as exc:
+                entry.fail(f"{source.path}: cannot write output ({one_line(exc)})")
+                return False
+            entry.outputs.append(str(target))
+            if listed:
+                sent.append(str(target))
+        for sink in self.sinks:
+            try:
+                sent.append(sink.put(sink.claim(name), out.parts))
+            except (OSError, ValueError) as exc:
+                entry.fail(f"{source.path}: {one_line(exc)}")
+                sent.append(one_line(exc))
+        return True
+
+
+def _discard(paths: Sequence[str]) -> None:
+    for p in paths:
+        try:
+            os.unlink(p)
+        except FileNotFoundError:
+            pass
 
 
 def convert_files(
@@ -208,6 +351,9 @@ def convert_files(
     metadata_optional: bool = False,
     multiframe: str | None = None,
     frame_time: float | None = None,
+    workers: int | None = 1,
+    resume: bool = False,
+    executor: Executor | None = None,
 ) -> Iterator[dict[str, Any]]:
     """Convert and write: yields one report entry per input.
 
@@ -234,8 +380,9 @@ def convert_files(
     refused instead). ``multiframe``: ``"pages"``, each multi-page file
     (TIFF, GIF) is one multi-frame instance; ``"batch"``, all inputs' pages
     are one instance, ``OUT/multiframe.dcm``, in input order (an input whose
-    frames differ in size or kind from the first is that input's error);
-    ``frame_time`` (ms) sets Frame Time instead of GIF durations.
+    frames differ in size or kind from the first is that input's error;
+    one process, no ``resume``); ``frame_time`` (ms) sets Frame Time instead
+    of GIF durations.
 
     ``metadata``: a manifest (CSV, TSV, JSON list, JSON Lines; path or
     :class:`~dicom_rewrite.io.manifest.Manifest`) whose rows the profile
@@ -243,78 +390,85 @@ def convert_files(
     ``metadata_key`` column (default: the first column whose values name the
     inputs). Every input needs a row and every row an input, unless
     ``metadata_optional``. A manifest that does not fit raises
-    :class:`~dicom_rewrite.errors.ManifestError` before anything is written."""
+    :class:`~dicom_rewrite.errors.ManifestError` before anything is written.
+
+    ``workers``: processes making the outputs (None: the CPUs available,
+    :func:`~dicom_rewrite.batch.parallel.auto_workers`; a batch that also
+    sends to a PACS runs in one); the outputs, their names and UIDs and the
+    report are the same whatever the number. ``executor``: another place to
+    make them (e.g. :class:`dicom_rewrite.distributed.DaskExecutor`).
+    ``resume``: finish the batch an interrupted run left in ``out_dir`` (see
+    docs/batch.md): same study, series, UIDs and names, complete outputs kept."""
+    if out_dir is None and not send_to:
+        raise UsageError("convert: no destination (give an output folder, or a PACS to send to)")
+    if out_dir is None and resume:
+        raise UsageError("convert: --resume needs the output folder of the batch")
     if multiframe not in (None, "pages", "batch"):
         raise UsageError(f"--multiframe {multiframe}: choose pages or batch")
-    sinks: list[Sink] = list(send_to)
-    folder = FolderSink(out_dir, overwrite=overwrite, durable=durable) if out_dir is not None else None
-    if folder is not None:
-        sinks.insert(0, folder)
-    if not sinks:
-        raise UsageError("convert: no destination (give an output folder, or a PACS to send to)")
-    writer = DatasetWriter()
-    prof = as_profile(profile)
-    conv = Converter(as_template(template), prof, transfer_syntax=transfer_syntax,
-                     started=started, encoding=encoding, passthrough_only=passthrough_only)
-    sources, meta = _with_metadata(inputs, prof, metadata, metadata_key, metadata_optional)
-    pages = _Pages(keep_tree, keep_color, conv.keep_jpeg, multiframe, frame_time)
+    if multiframe == "batch" and resume:
+        raise UsageError("convert: --resume does not work with --multiframe batch (one output)")
+    tpl, prof = as_template(template), as_profile(profile)
+    found, meta = _with_metadata(inputs, prof, metadata, metadata_key, metadata_optional)
+    sources = list(found)
+    options = {"transfer_syntax": transfer_syntax, "keep_tree": keep_tree, "keep_color": keep_color,
+               "overwrite": overwrite, "encoding": repr(encoding), "passthrough_only": passthrough_only,
+               "metadata": _digest_of(metadata), "metadata_key": metadata_key, "metadata_optional": metadata_optional,
+               "multiframe": multiframe, "frame_time": frame_time}
+    # keyed studies and series number their instances as the batch goes (engine.placement)
+    counted = prof.uids.study_key is not None or prof.uids.series_key is not None
+    if counted and resume:
+        raise UsageError("convert: --resume does not work with uids.study_key/series_key yet "
+                         "(their Instance Numbers are counted as the batch goes)")
+    batch = _open_batch(out_dir, "convert", tpl, prof, options, sources, started, resume, overwrite, durable)
+    work = _ConvertWork(tpl, prof, transfer_syntax, batch.started, batch.seed, keep_color, durable,
+                        encoding, passthrough_only, meta, multiframe, frame_time, tuple(send_to))
     if multiframe == "batch":
-        try:
-            yield from (e.as_dict() for e in _one_instance(sources, conv, writer, pages, folder, sinks))
-        finally:
-            for sink in sinks:
-                sink.close()
+        yield from _one_instance(sources, work, batch, send_to)
         return
-
-    def make(source: Source) -> ReportEntry:
-        entry = ReportEntry(str(source.path))
-        summary = _Summary()
-        try:
-            for out, name in pages.make(source, lambda r, i, p: conv.render(
-                    r, writer, index=i, stem=p.stem, name=p.name,
-                    ctx=meta.context(conv, source, i, p.stem, p.name))):
-                summary.add(out)  # not the output itself: its pixels go once written
-                if not _deliver(entry, source, out, name, folder, sinks):
-                    break
-        except BaseException:
-            if folder is not None:
-                folder.discard(entry.outputs)  # a page that cannot be read: the input has no outputs
-            raise
-        summary.describe(entry, len(entry.outputs))
-        missing = meta.note(source)
-        if missing:
-            entry.fields["notes"] = [*entry.fields.get("notes", []), missing]
-        return entry
-
+    if executor is None or counted:
+        n = auto_workers(len(sources)) if workers is None else workers
+        executor = Processes(n) if n > 1 and not send_to and not counted else Serial()
+    completed = False
     try:
-        for entry in run_batch(sources, make):
+        for entry in run_batch(sources, work, plan=_Planner(keep_tree, batch.folder, batch.journal, multiframe),
+                               executor=executor, journal=batch.journal, reuse=_outputs_hold):
             yield entry.as_dict()
+        completed = True
     finally:
-        for sink in sinks:
-            sink.close()
+        batch.close(send_to, completed=completed)
 
 
-def _one_instance(sources: Iterable[Source], conv: Converter, writer: DatasetWriter,
-                  pages: _Pages, folder: FolderSink | None,
-                  sinks: Sequence[Sink]) -> list[ReportEntry]:
+def _one_instance(sources: list[Source], work: _ConvertWork, batch: OpenBatch,
+                  send_to: Sequence[Sink]) -> Iterator[dict[str, Any]]:
     """``--multiframe batch``: every input's pages, in input order, as the
     frames of one instance; each input's entry names that one output."""
+    conv, writer = work.engine()
+    reading = _Reading(work.keep_color, conv.keep_jpeg, "pages", work.frame_time)
     frames: list[Raster] = []
 
     def make(source: Source) -> ReportEntry:
         if not source.path.is_file():
             raise InputError(f"{source.path}: no such file")
-        found = list(pages.rasters(source.path))
+        found = list(iter_pages(source.path, keep_color=reading.keep_color, keep_jpeg=reading.keep_jpeg))
         stack([*frames[:1], *found])  # the same size and kind as the first frame, or this input fails
         frames.extend(found)
         return ReportEntry(str(source.path))
 
-    entries = list(run_batch(sources, make))
-    done = [e for e in entries if e.status == "ok"]
-    if not frames or not done:
-        return entries
-    raster = stack(frames, pages.frame_time) if len(frames) > 1 else frames[0]
-    first = Source(Path(raster.source), PurePath("."))
+    completed = False
+    try:
+        entries = list(run_batch(sources, make))
+        done = [e for e in entries if e.status == "ok"]
+        if frames and done:
+            _render_one(frames, work, conv, writer, batch, done)
+        yield from (e.as_dict() for e in entries)
+        completed = True
+    finally:
+        batch.close(send_to, completed=completed)
+
+
+def _render_one(frames: list[Raster], work: _ConvertWork, conv: Converter, writer: DatasetWriter,
+                batch: OpenBatch, done: list[ReportEntry]) -> None:
+    raster = stack(frames, work.frame_time) if len(frames) > 1 else frames[0]
     made = ReportEntry(raster.source)
     summary = _Summary()
     try:
@@ -322,38 +476,15 @@ def _one_instance(sources: Iterable[Source], conv: Converter, writer: DatasetWri
     except InputError as exc:
         for entry in done:
             entry.fail(one_line(exc))
-        return entries
+        return
     summary.add(out)
-    _deliver(made, first, out, "multiframe.dcm", folder, sinks)
+    target = batch.folder.claim("multiframe.dcm") if batch.folder is not None else None
+    work._deliver(made, Source(Path(raster.source), PurePath(".")), out, "multiframe.dcm", target)
     summary.describe(made, len(made.outputs))
     made.fields["frames"] = len(frames)
     for entry in done:
         entry.outputs, entry.error, entry.status = list(made.outputs), made.error, made.status
         entry.fields.update(made.fields)
-    return entries
-
-
-def _deliver(entry: ReportEntry, source: Source, out: Rendered, name: str,
-             folder: FolderSink | None, sinks: Sequence[Sink]) -> bool:
-    """Put one output into every sink; False when the local write failed
-    (the input's later pages are not made). A PACS that refuses an output
-    fails the entry but not the other destinations."""
-    sent: list[str] = entry.fields.setdefault("destinations", []) if len(sinks) > 1 or folder is None else []
-    for sink in sinks:
-        try:
-            where = sink.put(sink.claim(name), out.parts)
-        except (OSError, ValueError) as exc:
-            if sink is folder:
-                entry.fail(f"{source.path}: cannot write output ({one_line(exc)})")
-                return False
-            entry.fail(f"{source.path}: {one_line(exc)}")
-            sent.append(one_line(exc))
-            continue
-        if sink is folder:
-            entry.outputs.append(where)
-        if len(sinks) > 1 or folder is None:
-            sent.append(where)
-    return True
 
 
 class _Summary:
@@ -381,6 +512,58 @@ class _Summary:
             entry.fields["sop_class_switched_from"] = plan.switched_from.name
         entry.fields["study_instance_uid"], entry.fields["series_instance_uid"] = uids[:2]
         entry.fields["sop_instance_uids"] = self.instance_uids[:written]
+
+
+
+def _identity(tpl: Template, prof: Profile) -> dict[str, str]:
+    """The digests of the template and profile (their files' bytes when
+    they came from files)."""
+    if tpl.path is not None and tpl.path.is_file():
+        template = digest_file(tpl.path)
+    else:
+        buf = io.BytesIO()
+        tpl.dataset.save_as(buf, enforce_file_format=False)
+        template = digest_bytes(buf.getvalue())
+    chain = [Path(c) for c in prof.chain if Path(c).is_file()]
+    if chain:
+        profile = digest_bytes(*(c.read_bytes() for c in chain))
+    else:
+        profile = digest_bytes(repr(prof).encode())
+    return {"template": template, "profile": profile}
+
+
+def _open_batch(out_dir: str | Path | None, command: str, tpl: Template, prof: Profile,
+                options: dict[str, Any], sources: Sequence[Source], started: datetime | None,
+                resume: bool, overwrite: bool, durable: bool) -> OpenBatch:
+    identity = {**_identity(tpl, prof), "options": digest_bytes(json.dumps(options, sort_keys=True).encode())}
+    return open_batch(out_dir, command, identity, [s.path for s in sources], started=started,
+                      resume=resume, overwrite=overwrite, durable=durable)
+
+
+def _digest_of(metadata: MetadataLike) -> str | None:
+    """The identity of a manifest: its file's bytes (an object: its repr)."""
+    if metadata is None:
+        return None
+    if isinstance(metadata, (str, Path)):
+        return digest_file(metadata) if Path(metadata).is_file() else str(metadata)
+    return digest_bytes(repr(metadata).encode())
+
+
+def _outputs_hold(entries: list[ReportEntry]) -> bool:
+    """The outputs a resumed batch's journal lists are there, complete and
+    its own: each parses, and its SOP Instance UID is the one recorded."""
+    for entry in entries:
+        uids = entry.fields.get("sop_instance_uids") or []
+        if entry.status != Status.OK or len(uids) != len(entry.outputs):
+            return False
+        for path, uid in zip(entry.outputs, uids, strict=True):
+            try:
+                ds = dcmread(path, stop_before_pixels=True, specific_tags=["SOPInstanceUID"])
+            except Exception:  # anything unreadable is not a complete output
+                return False
+            if str(ds.get("SOPInstanceUID", "")) != uid:
+                return False
+    return True
 
 
 def dry_run(

@@ -23,7 +23,7 @@ PKG = Path(__file__).resolve().parents[1] / "dicom_rewrite"
 #: rank lower than or equal to its own (equal: inside the same sub-package)
 RANK = {
     "errors": 0, "core": 1, "io": 2, "render": 3, "encode": 4, "profile": 5, "engine": 6,
-    "batch": 7, "convert": 8, "annotate": 8, "series": 8, "export": 8, "api": 9, "__init__": 10,
+    "batch": 7, "distributed": 8, "convert": 8, "annotate": 8, "series": 8, "export": 8, "api": 9, "__init__": 10,
     "cli": 11, "__main__": 12,
 }
 
@@ -91,6 +91,10 @@ def test_highdicom_stays_in_the_derived_objects():
 
 def test_pynetdicom_has_one_owner():
     assert _owners("pynetdicom") <= {"dicom_rewrite.batch.pacs"}
+
+
+def test_dask_has_one_owner():
+    assert _owners("distributed") | _owners("dask") <= {"dicom_rewrite.distributed"}
 
 
 def test_nibabel_has_one_owner():

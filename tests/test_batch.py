@@ -104,7 +104,7 @@ class TestFolderSink:
         monkeypatch.setattr(os, "fsync", lambda fd: synced.append(fd) or real(fd))
         entries = list(convert_files([GRAY8, GRAY8], CT, tmp_path / "out"))
         assert all(e["status"] == "ok" for e in entries)
-        assert len(synced) == 3  # two files, one folder
+        assert len(synced) == 5  # two files, one folder, the batch record (docs/batch.md) and its folder
         synced.clear()
         list(convert_files([GRAY8], CT, tmp_path / "scratch", durable=False))
         assert synced == []

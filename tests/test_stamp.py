@@ -42,6 +42,8 @@ def counting_uids(monkeypatch):
         return uids._from_int(10**30 + next(state["n"]), root)
 
     monkeypatch.setattr(uids, "new_uid", fake)
+    # a batch's new UIDs derive from its seed: the same seed for every batch here
+    monkeypatch.setattr(uids, "batch_seed", lambda: b"counting-uids")
 
     def restart():
         state["n"] = itertools.count(1)

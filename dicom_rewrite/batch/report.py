@@ -42,6 +42,13 @@ class ReportEntry:
     def skipped(cls, input: str, reason: str, **fields: Any) -> ReportEntry:
         return cls(input, Status.SKIPPED, [], None, {"reason": reason, **fields})
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ReportEntry:
+        """The entry :meth:`as_dict` gave ``data`` (a journal's line)."""
+        rest = {k: v for k, v in data.items() if k not in ("input", "outputs", "status", "error")}
+        return cls(str(data["input"]), Status(data.get("status", "ok")), list(data.get("outputs") or []),
+                   data.get("error"), rest)
+
     def fail(self, error: str) -> None:
         self.status, self.error = Status.ERROR, error
 

@@ -14,12 +14,18 @@ removed when the next sink opens the folder.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 
 from dicom_rewrite.errors import UsageError
-from dicom_rewrite.io.files import NameAllocator, atomic_write_bytes, remove_stale_temporaries, sync_folders
+from dicom_rewrite.io.files import (
+    NameAllocator,
+    atomic_write_bytes,
+    remove_own_temporaries,
+    remove_stale_temporaries,
+    sync_folders,
+)
 
 
 class Sink(Protocol):
@@ -49,17 +55,19 @@ class FolderSink:
     """Outputs as files below ``out_dir``."""
 
     def __init__(self, out_dir: str | Path, *, overwrite: bool = False,
-                 companions: Sequence[str] = (), durable: bool = True) -> None:
+                 companions: Sequence[str] = (), durable: bool = True, own: Iterable[Path] = ()) -> None:
         """``companions``: suffixes of files written beside each output (e.g.
         ``.json`` sidecars); a name is only handed out when they are free too.
-        ``durable``: fsync files and folders (off: scratch output, faster)."""
+        ``durable``: fsync files and folders (off: scratch output, faster).
+        ``own``: files an interrupted run of this batch claimed (a resumed
+        batch replaces them rather than naming its outputs ``_2``)."""
         out = Path(out_dir)
         if out.exists() and not out.is_dir():
             raise UsageError(f"output folder {out}: exists and is not a folder")
         self.out_dir = out
         self.durable = durable
         self.removed_stale = remove_stale_temporaries(out)
-        self.names = NameAllocator(out, overwrite=overwrite)
+        self.names = NameAllocator(out, overwrite=overwrite, own=own)
         self.companions = tuple(companions)
         self._taken: set[Path] = set()
         self._made_dirs: set[Path] = set()
@@ -71,6 +79,8 @@ class FolderSink:
             sides = [path.with_suffix(s) for s in self.companions]
             if all(s not in self._taken and not s.exists() for s in sides):
                 self._taken.update(sides)
+                # written here or by a worker process: synced, swept when the sink closes
+                self._written_dirs.add(path.parent)
                 return path
 
     def put(self, target: Path, parts: Sequence[Any], *,
@@ -87,6 +97,9 @@ class FolderSink:
                 pass
 
     def close(self) -> None:
+        folders = sorted(self._written_dirs)
+        # what worker processes stopped mid-write left (their files carry our pid)
+        remove_own_temporaries(folders)
         if self.durable:
-            sync_folders(sorted(self._written_dirs))
+            sync_folders(folders)
         self._written_dirs.clear()

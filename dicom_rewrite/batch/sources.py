@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath
+from typing import Any
 
 from dicom_rewrite.errors import one_line
 
@@ -27,6 +28,9 @@ class Source:
     error: str | None = None
     #: names a box file or manifest may use for it
     keys: tuple[str, ...] = field(default=())
+    #: what the batch decided for it before making it, in input order (e.g.
+    #: its output names and first index; see ``run_batch(plan=...)``)
+    plan: Any = None
 
 
 def _walk_folder(root: Path, accept: Callable[[Path], bool] | None) -> Iterator[Path]:

@@ -93,6 +93,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.getLogger("pydicom").setLevel(quiet)
     # its association errors are said in our one line
     logging.getLogger("pynetdicom").setLevel(logging.INFO if args.verbose else logging.CRITICAL)
+    # a Dask worker lost and replaced is the cluster's business: the batch says what failed
+    logging.getLogger("distributed").setLevel(logging.INFO if args.verbose else logging.CRITICAL)
     logging.getLogger("py.warnings").setLevel(quiet)
     previous = _on_sigterm()
     try:

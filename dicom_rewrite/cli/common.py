@@ -64,6 +64,38 @@ def metadata_options(args: Any) -> dict[str, Any]:
             "metadata_optional": args.metadata_optional}
 
 
+def _workers(text: str) -> int | None:
+    if text == "auto":
+        return None
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise UsageError(f"--workers {text}: give a whole number of processes (1 or more) or auto")
+    return n
+
+
+def add_batch_options(p: Any) -> None:
+    """Options of the commands whose batch can run in parallel and resume."""
+    p.add_argument("--workers", type=_workers, default=None, metavar="N",
+                   help="worker processes (default auto: the CPUs available, one per 32 inputs at most); "
+                        "outputs are the same whatever N")
+    p.add_argument("--resume", action="store_true",
+                   help="finish the batch an interrupted run left in --out (same study, series, UIDs, names)")
+    p.add_argument("--scheduler", metavar="tcp://HOST:PORT",
+                   help="make the inputs on this Dask cluster (--out on a file system all its workers share)")
+
+
+def batch_executor(args: Any) -> Any:
+    """Where --scheduler says the batch runs (None: here, --workers)."""
+    if not getattr(args, "scheduler", None):
+        return None
+    from dicom_rewrite import api
+
+    return api.DaskExecutor(args.scheduler)
+
+
 def add_send_options(p: Any) -> None:
     """Options of the commands that can send their outputs to a PACS."""
     p.add_argument("--send", metavar="AET@HOST:PORT",

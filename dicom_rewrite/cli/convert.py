@@ -7,9 +7,11 @@ import argparse
 from dicom_rewrite import api
 from dicom_rewrite.cli.common import (
     EXIT_OK,
+    add_batch_options,
     add_metadata_options,
     add_output_options,
     add_send_options,
+    batch_executor,
     check_report_path,
     collect,
     metadata_options,
@@ -54,6 +56,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_metadata_options(p)
     add_output_options(p)
     add_send_options(p)
+    add_batch_options(p)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -76,7 +79,8 @@ def run(args: argparse.Namespace) -> int:
                                 keep_tree=args.keep_tree, durable=args.durable, send_to=send_sinks(args),
                                 keep_color=args.keep_color, encoding=_encoding(args),
                                 passthrough_only=args.passthrough_only, multiframe=args.multiframe,
-                                frame_time=args.frame_time, **metadata_options(args))
+                                frame_time=args.frame_time, **metadata_options(args),
+                                workers=args.workers, resume=args.resume, executor=batch_executor(args))
     entries = collect(results, args.report, total=len(files), desc="convert")
     return summarise(entries)
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+import secrets
 import uuid
 
 from pydicom._uid_dict import UID_dictionary
@@ -62,6 +63,11 @@ def new_uid(root: str | None = None) -> UID:
     return _from_int(uuid.uuid4().int, root)
 
 
+def batch_seed() -> bytes:
+    """A new batch's secret seed (256 random bits; see :class:`UidMap`)."""
+    return secrets.token_bytes(32)
+
+
 def hashed_uid(key: bytes, *parts: str, root: str | None = None) -> UID:
     """A keyed, deterministic UID over ``parts`` (joined unambiguously)."""
     msg = "\x00".join(parts).encode("utf-8")
@@ -75,12 +81,25 @@ def hashed_uid(key: bytes, *parts: str, root: str | None = None) -> UID:
 
 
 class UidMap:
-    """One map per batch from template UIDs to new ones (or keyed hashes)."""
+    """One map per batch from template UIDs to new ones (or keyed hashes).
 
-    def __init__(self, root: str | None = None, key: bytes | None = None) -> None:
+    ``seed``: the batch's own secret (random, drawn once per batch): ``new``
+    UIDs are then keyed hashes of it, so that every worker process of the
+    batch, and a resumed run of it, gives each output the same new UIDs
+    (for outsiders they are as random as UUIDs: the seed never leaves the
+    batch's state file)."""
+
+    def __init__(self, root: str | None = None, key: bytes | None = None,
+                 seed: bytes | None = None) -> None:
         self.root = root
         self.key = key
+        self.seed = seed
         self._map: dict[tuple[str, str], UID] = {}
+
+    def _new(self, *parts: str) -> UID:
+        if self.seed is None:
+            return new_uid(self.root)
+        return hashed_uid(self.seed, "new", *parts, root=self.root)
 
     def get(self, old: str, scope: str = "") -> UID:
         """The replacement for ``old`` (stable for this map and scope)."""
@@ -89,7 +108,7 @@ class UidMap:
             if self.key is not None:
                 self._map[k] = hashed_uid(self.key, "remap", scope, str(old), root=self.root)
             else:
-                self._map[k] = new_uid(self.root)
+                self._map[k] = self._new("remap", scope, str(old))
         return self._map[k]
 
     def level(self, level: str, mode: str, template_uid: str | None, scope: str = "",
@@ -110,7 +129,7 @@ class UidMap:
                 self.key, level, str(template_uid or ""), scope, input_id, root=self.root
             )
         if level == "instance":
-            return new_uid(self.root)
+            return self._new(level, str(template_uid or ""), scope, input_id)
         return self.get(f"<{level}:{template_uid}>", scope)
 
 

@@ -524,3 +524,15 @@ def image_writer(arr: np.ndarray, fmt: str, jpeg_quality: int,
         return image, lambda img, f: img.save(f, format="PNG")
     # subsampling=0: 4:4:4, no chroma loss on colour images
     return image, lambda img, f: img.save(f, format="JPEG", quality=jpeg_quality, subsampling=0)
+
+
+def page_count(path: str | Path) -> int:
+    """How many pages :func:`iter_pages` yields for ``path`` by its header
+    (no pixels decoded); 0 for a file that cannot be opened as an image."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with Image.open(path) as img:
+                return int(getattr(img, "n_frames", 1))
+    except Exception:  # iter_pages words the error of that input
+        return 0
