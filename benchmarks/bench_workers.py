@@ -8,12 +8,17 @@ floor run as as many processes, in the same run and on the same files.
 * workers 1, 2 - ``dicom-rewrite convert DIR --workers N --no-fsync`` (a
   fresh interpreter: start-up, walk, conversion, report);
 
+* ``--dask``: also the Dask path on this machine, from Python: a batch on a
+  LocalCluster of 2 single-threaded worker processes (started before, its
+  start-up not counted) against ``convert_files(workers=2)`` in the same
+  process (pool start-up counted, as it is part of every such batch);
+
 best of ``--repeat`` interleaved runs each, and the ratios: workers 2 /
 workers 1 (the target is at most 0.6 on 2 cores), and each against its
 floor. The outputs of --workers 1 and 2 are compared byte for byte (hashed
 UIDs and a fixed clock make two runs comparable).
 
-    python benchmarks/bench_workers.py [--n 2000] [--repeat 3] [--workdir DIR] [--json]
+    python benchmarks/bench_workers.py [--n 2000] [--repeat 3] [--workdir DIR] [--dask] [--json]
 """
 
 from __future__ import annotations
@@ -72,6 +77,41 @@ def ours(src: Path, out: Path, workers: int, profile: Path) -> float:
     return time.perf_counter() - t
 
 
+def in_process(src: Path, out: Path, profile: Path, executor: object | None) -> float:
+    from dicom_rewrite import convert_files
+
+    shutil.rmtree(out, ignore_errors=True)
+    t = time.perf_counter()
+    for _ in convert_files([src], REPO / "templates" / "ct.dcm", out, profile, durable=False, workers=2,
+                           executor=executor):  # type: ignore[arg-type]
+        pass
+    return time.perf_counter() - t
+
+
+def dask_rows(src: Path, base: Path, profile: Path, repeat: int) -> dict[str, object]:
+    from distributed import Client, LocalCluster
+
+    from dicom_rewrite.distributed import DaskExecutor
+
+    best = {"workers_2_inproc_s": float("inf"), "dask_s": float("inf")}
+    for _ in range(repeat):  # before the cluster: its threads would make the pool spawn, not fork
+        best["workers_2_inproc_s"] = min(best["workers_2_inproc_s"], in_process(src, base / "w2p", profile, None))
+    t = time.perf_counter()
+    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+                           silence_logs=40)
+    client = Client(cluster)
+    started = time.perf_counter() - t
+    try:
+        for _ in range(repeat):
+            best["dask_s"] = min(best["dask_s"], in_process(src, base / "dask", profile, DaskExecutor(client)))
+    finally:
+        client.close()
+        cluster.close()
+    return {"dask_cluster_start_s": round(started, 2), **{k: round(v, 2) for k, v in best.items()},
+            "dask_vs_workers_2": round(best["dask_s"] / best["workers_2_inproc_s"], 2),
+            "dask_byte_identical": same_outputs(base / "dask", base / "w2p")}
+
+
 def same_outputs(a: Path, b: Path) -> bool:
     names = sorted(p.name for p in a.iterdir())
     if names != sorted(p.name for p in b.iterdir()):
@@ -86,6 +126,7 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--workdir", type=Path, default=None,
                     help="working folder (default: a temporary folder on /dev/shm when there is one)")
+    ap.add_argument("--dask", action="store_true", help="also the Dask path (LocalCluster) vs --workers 2")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     shm = Path("/dev/shm")
@@ -110,6 +151,9 @@ def main() -> None:
         result["workers_2_vs_floor_x2"] = round(best["workers_2_s"] / best["floor_x2_s"], 2)
         result["per_file_ms_workers_1"] = round(1000 * best["workers_1_s"] / args.n, 2)
         result["byte_identical"] = same_outputs(base / "w1", base / "w2")
+        if args.dask:
+            os.environ.update(_env())
+            result.update(dask_rows(src, base, profile, args.repeat))
         show(result, args.json)
     finally:
         if args.workdir is None:
