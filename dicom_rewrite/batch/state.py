@@ -25,7 +25,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from dicom_rewrite.core import uids
 from dicom_rewrite.errors import UsageError
 from dicom_rewrite.io.files import atomic_write
 
@@ -33,6 +32,12 @@ from dicom_rewrite.io.files import atomic_write
 STATE_DIR = ".dicom-rewrite"
 STATE_FILE = "batch.json"
 FORMAT = 1
+
+
+def _new_seed() -> str:
+    from dicom_rewrite.core import uids  # pydicom: not at the command line's start-up
+
+    return uids.batch_seed().hex()
 
 
 def digest_bytes(*chunks: bytes) -> str:
@@ -79,7 +84,7 @@ class BatchState:
     #: how many inputs (sources) the batch has
     count: int
     #: hex of the secret the batch's new UIDs derive from
-    seed: str = field(default_factory=lambda: uids.batch_seed().hex())
+    seed: str = field(default_factory=lambda: _new_seed())
     #: the batch clock (ISO 8601)
     started: str = ""
     format: int = FORMAT
