@@ -8,7 +8,6 @@ pipeline's sink.
 
 from __future__ import annotations
 
-import io
 import json
 import os
 from collections.abc import Iterable, Iterator, Sequence
@@ -18,16 +17,15 @@ from pathlib import Path, PurePath
 from typing import Any
 
 import numpy as np
-from pydicom import dcmread
 from pydicom.dataset import Dataset
 
-from dicom_rewrite.batch import FolderSink, ReportEntry, Sink, Source, Status, run_batch, walk
+from dicom_rewrite.batch import FolderSink, ReportEntry, Sink, Source, run_batch, walk
 from dicom_rewrite.batch.journal import Journal
 from dicom_rewrite.batch.metadata import Metadata, MetadataLike, plan_metadata
 from dicom_rewrite.batch.parallel import Processes, auto_workers
 from dicom_rewrite.batch.pipeline import Executor, Serial
-from dicom_rewrite.batch.resume import OpenBatch, open_batch
-from dicom_rewrite.batch.state import digest_bytes, digest_file
+from dicom_rewrite.batch.resume import OpenBatch, batch_identity, digest_of, open_batch, outputs_hold
+from dicom_rewrite.batch.state import digest_bytes
 from dicom_rewrite.core import uids
 from dicom_rewrite.core.diff import DiffRow, diff
 from dicom_rewrite.core.uids import UidMap
@@ -399,39 +397,26 @@ def convert_files(
     make them (e.g. :class:`dicom_rewrite.distributed.DaskExecutor`).
     ``resume``: finish the batch an interrupted run left in ``out_dir`` (see
     docs/batch.md): same study, series, UIDs and names, complete outputs kept."""
-    if out_dir is None and not send_to:
-        raise UsageError("convert: no destination (give an output folder, or a PACS to send to)")
-    if out_dir is None and resume:
-        raise UsageError("convert: --resume needs the output folder of the batch")
-    if multiframe not in (None, "pages", "batch"):
-        raise UsageError(f"--multiframe {multiframe}: choose pages or batch")
-    if multiframe == "batch" and resume:
-        raise UsageError("convert: --resume does not work with --multiframe batch (one output)")
+    _check_destination(out_dir is not None, bool(send_to), resume, multiframe)
     tpl, prof = as_template(template), as_profile(profile)
     found, meta = _with_metadata(inputs, prof, metadata, metadata_key, metadata_optional)
     sources = list(found)
     options = {"transfer_syntax": transfer_syntax, "keep_tree": keep_tree, "keep_color": keep_color,
                "overwrite": overwrite, "encoding": repr(encoding), "passthrough_only": passthrough_only,
-               "metadata": _digest_of(metadata), "metadata_key": metadata_key, "metadata_optional": metadata_optional,
+               "metadata": digest_of(metadata), "metadata_key": metadata_key, "metadata_optional": metadata_optional,
                "multiframe": multiframe, "frame_time": frame_time}
-    # keyed studies and series number their instances as the batch goes (engine.placement)
-    counted = prof.uids.study_key is not None or prof.uids.series_key is not None
-    if counted and resume:
-        raise UsageError("convert: --resume does not work with uids.study_key/series_key yet "
-                         "(their Instance Numbers are counted as the batch goes)")
+    counted = _counted(prof, resume)
     batch = _open_batch(out_dir, "convert", tpl, prof, options, sources, started, resume, overwrite, durable)
     work = _ConvertWork(tpl, prof, transfer_syntax, batch.started, batch.seed, keep_color, durable,
                         encoding, passthrough_only, meta, multiframe, frame_time, tuple(send_to))
     if multiframe == "batch":
         yield from _one_instance(sources, work, batch, send_to)
         return
-    if executor is None or counted:
-        n = auto_workers(len(sources)) if workers is None else workers
-        executor = Processes(n) if n > 1 and not send_to and not counted else Serial()
+    executor = _executor(executor, workers, len(sources), parallel=not send_to and not counted)
     completed = False
     try:
         for entry in run_batch(sources, work, plan=_Planner(keep_tree, batch.folder, batch.journal, multiframe),
-                               executor=executor, journal=batch.journal, reuse=_outputs_hold):
+                               executor=executor, journal=batch.journal, reuse=outputs_hold):
             yield entry.as_dict()
         completed = True
     finally:
@@ -515,55 +500,44 @@ class _Summary:
 
 
 
-def _identity(tpl: Template, prof: Profile) -> dict[str, str]:
-    """The digests of the template and profile (their files' bytes when
-    they came from files)."""
-    if tpl.path is not None and tpl.path.is_file():
-        template = digest_file(tpl.path)
-    else:
-        buf = io.BytesIO()
-        tpl.dataset.save_as(buf, enforce_file_format=False)
-        template = digest_bytes(buf.getvalue())
-    chain = [Path(c) for c in prof.chain if Path(c).is_file()]
-    if chain:
-        profile = digest_bytes(*(c.read_bytes() for c in chain))
-    else:
-        profile = digest_bytes(repr(prof).encode())
-    return {"template": template, "profile": profile}
-
-
 def _open_batch(out_dir: str | Path | None, command: str, tpl: Template, prof: Profile,
                 options: dict[str, Any], sources: Sequence[Source], started: datetime | None,
                 resume: bool, overwrite: bool, durable: bool) -> OpenBatch:
-    identity = {**_identity(tpl, prof), "options": digest_bytes(json.dumps(options, sort_keys=True).encode())}
+    identity = {**batch_identity(tpl, prof), "options": digest_bytes(json.dumps(options, sort_keys=True).encode())}
     return open_batch(out_dir, command, identity, [s.path for s in sources], started=started,
                       resume=resume, overwrite=overwrite, durable=durable)
 
 
-def _digest_of(metadata: MetadataLike) -> str | None:
-    """The identity of a manifest: its file's bytes (an object: its repr)."""
-    if metadata is None:
-        return None
-    if isinstance(metadata, (str, Path)):
-        return digest_file(metadata) if Path(metadata).is_file() else str(metadata)
-    return digest_bytes(repr(metadata).encode())
+def _check_destination(folder: bool, send: bool, resume: bool, multiframe: str | None) -> None:
+    if not folder and not send:
+        raise UsageError("convert: no destination (give an output folder, or a PACS to send to)")
+    if not folder and resume:
+        raise UsageError("convert: --resume needs the output folder of the batch")
+    if multiframe not in (None, "pages", "batch"):
+        raise UsageError(f"--multiframe {multiframe}: choose pages or batch")
+    if multiframe == "batch" and resume:
+        raise UsageError("convert: --resume does not work with --multiframe batch (one output)")
 
 
-def _outputs_hold(entries: list[ReportEntry]) -> bool:
-    """The outputs a resumed batch's journal lists are there, complete and
-    its own: each parses, and its SOP Instance UID is the one recorded."""
-    for entry in entries:
-        uids = entry.fields.get("sop_instance_uids") or []
-        if entry.status != Status.OK or len(uids) != len(entry.outputs):
-            return False
-        for path, uid in zip(entry.outputs, uids, strict=True):
-            try:
-                ds = dcmread(path, stop_before_pixels=True, specific_tags=["SOPInstanceUID"])
-            except Exception:  # anything unreadable is not a complete output
-                return False
-            if str(ds.get("SOPInstanceUID", "")) != uid:
-                return False
-    return True
+def _counted(prof: Profile, resume: bool) -> bool:
+    """Keyed studies and series number their instances as the batch goes
+    (engine.placement): such a batch runs in one process and cannot resume."""
+    counted = prof.uids.study_key is not None or prof.uids.series_key is not None
+    if counted and resume:
+        raise UsageError("convert: --resume does not work with uids.study_key/series_key yet "
+                         "(their Instance Numbers are counted as the batch goes)")
+    return counted
+
+
+def _executor(given: Executor | None, workers: int | None, inputs: int, *, parallel: bool) -> Executor:
+    """Where the batch's inputs are made: ``given``, else ``workers``
+    processes here (None: auto), one when the batch cannot run in parallel."""
+    if not parallel:
+        return Serial()
+    if given is not None:
+        return given
+    n = auto_workers(inputs) if workers is None else workers
+    return Processes(n) if n > 1 else Serial()
 
 
 def dry_run(

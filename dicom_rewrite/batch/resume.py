@@ -1,19 +1,27 @@
 """A batch opened in its output folder: its record (:mod:`.state`), its
-journal (:mod:`.journal`) and its folder sink, new or resumed."""
+journal (:mod:`.journal`) and its folder sink, new or resumed; what makes a
+batch the same batch (digests), and the check of the outputs a resumed
+batch keeps."""
 
 from __future__ import annotations
 
+import io
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from pydicom import dcmread
+
 from dicom_rewrite.batch.journal import Journal
+from dicom_rewrite.batch.report import ReportEntry, Status
 from dicom_rewrite.batch.sinks import FolderSink, Sink
-from dicom_rewrite.batch.state import STATE_FILE, BatchState, digest_inputs, resumable
+from dicom_rewrite.batch.state import STATE_FILE, BatchState, digest_bytes, digest_file, digest_inputs, resumable
 from dicom_rewrite.core import clock, uids
+from dicom_rewrite.engine.template import Template
 from dicom_rewrite.errors import UsageError
+from dicom_rewrite.profile import Profile
 
 
 @dataclass
@@ -91,3 +99,46 @@ def _any_entry(folder: Path) -> bool:
         return next(iter(folder.iterdir()), None) is not None
     except (FileNotFoundError, NotADirectoryError):
         return False
+
+
+def batch_identity(tpl: Template, prof: Profile) -> dict[str, str]:
+    """The digests of the template and profile (their files' bytes when
+    they came from files)."""
+    if tpl.path is not None and tpl.path.is_file():
+        template = digest_file(tpl.path)
+    else:
+        buf = io.BytesIO()
+        tpl.dataset.save_as(buf, enforce_file_format=False)
+        template = digest_bytes(buf.getvalue())
+    chain = [Path(c) for c in prof.chain if Path(c).is_file()]
+    if chain:
+        profile = digest_bytes(*(c.read_bytes() for c in chain))
+    else:
+        profile = digest_bytes(repr(prof).encode())
+    return {"template": template, "profile": profile}
+
+
+def digest_of(metadata: object) -> str | None:
+    """The identity of a manifest: its file's bytes (an object: its repr)."""
+    if metadata is None:
+        return None
+    if isinstance(metadata, (str, Path)):
+        return digest_file(metadata) if Path(metadata).is_file() else str(metadata)
+    return digest_bytes(repr(metadata).encode())
+
+
+def outputs_hold(entries: list[ReportEntry]) -> bool:
+    """The outputs a resumed batch's journal lists are there, complete and
+    its own: each parses, and its SOP Instance UID is the one recorded."""
+    for entry in entries:
+        uids = entry.fields.get("sop_instance_uids") or []
+        if entry.status != Status.OK or len(uids) != len(entry.outputs):
+            return False
+        for path, uid in zip(entry.outputs, uids, strict=True):
+            try:
+                ds = dcmread(path, stop_before_pixels=True, specific_tags=["SOPInstanceUID"])
+            except Exception:  # anything unreadable is not a complete output
+                return False
+            if str(ds.get("SOPInstanceUID", "")) != uid:
+                return False
+    return True
