@@ -406,6 +406,8 @@ def convert_files(
                "metadata": digest_of(metadata), "metadata_key": metadata_key, "metadata_optional": metadata_optional,
                "multiframe": multiframe, "frame_time": frame_time}
     counted = _counted(prof, resume)
+    # what stops a batch before its first input (transfer syntax, codec) stops it before its record
+    Converter(tpl, prof, transfer_syntax=transfer_syntax, encoding=encoding, passthrough_only=passthrough_only)
     batch = _open_batch(out_dir, "convert", tpl, prof, options, sources, started, resume, overwrite, durable)
     work = _ConvertWork(tpl, prof, transfer_syntax, batch.started, batch.seed, keep_color, durable,
                         encoding, passthrough_only, meta, multiframe, frame_time, tuple(send_to))

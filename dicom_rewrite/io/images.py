@@ -535,4 +535,9 @@ def page_count(path: str | Path) -> int:
             with Image.open(path) as img:
                 return int(getattr(img, "n_frames", 1))
     except Exception:  # iter_pages words the error of that input
-        return 0
+        # a JPEG Pillow cannot open (12 bits: pylibjpeg reads it) is one page
+        try:
+            with open(path, "rb") as f:
+                return 1 if f.read(2) == b"\xff\xd8" else 0
+        except OSError:
+            return 0
