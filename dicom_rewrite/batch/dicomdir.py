@@ -30,7 +30,7 @@ from pydicom.errors import InvalidDicomError
 from pydicom.fileset import FileInstance, FileSet
 
 from dicom_rewrite.errors import UsageError, one_line
-from dicom_rewrite.io.files import sync_files, sync_folders
+from dicom_rewrite.io.files import joined_parts, sync_files, sync_folders
 
 #: the file of the directory (PS3.10 8.6: the DICOMDIR File ID)
 DICOMDIR = "DICOMDIR"
@@ -79,7 +79,7 @@ class FileSetSink:
 
     def put(self, target: Any, parts: Sequence[Any], *,
             dump: Callable[[Any, BinaryIO], None] | None = None) -> str:
-        data = b"".join(p if isinstance(p, bytes) else memoryview(p).cast("B").tobytes() for p in parts)
+        data = joined_parts(parts)
         ds = dcmread(io.BytesIO(data))
         self.notes.update(_filled(ds))
         try:

@@ -23,6 +23,7 @@ from pydicom.dataset import Dataset
 from pydicom.uid import UID, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 from dicom_rewrite.errors import UsageError, one_line
+from dicom_rewrite.io.files import joined_parts
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +110,7 @@ class DimseSink:
 
     def put(self, target: Any, parts: Sequence[Any], *,
             dump: Callable[[Any, BinaryIO], None] | None = None) -> str:
-        data = b"".join(p if isinstance(p, bytes) else memoryview(p).cast("B").tobytes() for p in parts)
+        data = joined_parts(parts)
         ds = dcmread(io.BytesIO(data))
         return self.store(ds)
 

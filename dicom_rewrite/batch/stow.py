@@ -23,6 +23,7 @@ from pydicom.dataset import Dataset
 
 from dicom_rewrite.batch.delivery import PENDING
 from dicom_rewrite.errors import UsageError, one_line
+from dicom_rewrite.io.files import joined_parts
 
 
 class StowError(OSError):
@@ -74,7 +75,7 @@ class StowSink:
 
     def put(self, target: Any, parts: Sequence[Any], *,
             dump: Callable[[Any, BinaryIO], None] | None = None) -> str:
-        data = b"".join(p if isinstance(p, bytes) else memoryview(p).cast("B").tobytes() for p in parts)
+        data = joined_parts(parts)
         uid = str(dcmread(io.BytesIO(data), stop_before_pixels=True, specific_tags=["SOPInstanceUID"])
                   .SOPInstanceUID)
         self._queue.append((uid, data))

@@ -269,3 +269,9 @@ def _remove_temporaries(candidates: Iterable[Path], stale: Callable[[int], bool]
 
 def _write_all(data: Any, f: BinaryIO) -> None:
     f.write(data)
+
+
+def joined_parts(parts: Sequence[Any]) -> bytes:
+    """The bytes of an output given as the parts of its file (bytes, or
+    arrays such as pixel data)."""
+    return b"".join(p if isinstance(p, bytes) else memoryview(p).cast("B").tobytes() for p in parts)

@@ -21,7 +21,7 @@ from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 
 from dicom_rewrite.errors import UsageError, one_line
-from dicom_rewrite.io.files import sanitise_component
+from dicom_rewrite.io.files import joined_parts, sanitise_component
 
 __all__ = ["DEFAULT_NAME", "PLACEHOLDER", "SPECIAL_FIELDS", "NameTemplate", "header_of"]
 
@@ -142,5 +142,5 @@ def header_of(parts: Sequence[Any], dataset: Dataset | None = None) -> Dataset:
     try:
         return dcmread(BytesIO(first), stop_before_pixels=True)
     except (OSError, ValueError, EOFError):
-        data = b"".join(p if isinstance(p, bytes) else memoryview(p).cast("B").tobytes() for p in parts)
+        data = joined_parts(parts)
         return dcmread(BytesIO(data), stop_before_pixels=True)

@@ -37,7 +37,7 @@ from dicom_rewrite.io.volumes import Volume
 from dicom_rewrite.profile import Identity, Profile, UidMode
 from dicom_rewrite.series.align import align
 from dicom_rewrite.series.source import SourceSeries, load_reference
-from dicom_rewrite.series.writer import SeriesMaker, SeriesResult, open_volume, write_slices
+from dicom_rewrite.series.writer import SeriesMaker, SeriesResult, as_volume, write_slices
 
 __all__ = ["DERIVED_SERIES_OFFSET", "SOURCE_GEOMETRY", "DerivedSeriesMaker", "prepare_derived",
            "reference_profile", "write_derived_series"]
@@ -223,12 +223,7 @@ def prepare_derived(volume: str | Path | np.ndarray | Volume,
     prof = as_profile(profile)
     tpl = as_template(template) if template is not None else None
     source = load_reference(reference, series_uid)
-    if isinstance(volume, Volume):
-        vol = volume
-    elif isinstance(volume, np.ndarray):
-        vol = Volume.from_array(volume)
-    else:
-        vol = open_volume(volume, key, volume_index)
+    vol = as_volume(volume, key, volume_index)
     aligned, notes = align(vol, source)
     maker = DerivedSeriesMaker(aligned, source, prof, template=tpl, transfer_syntax=transfer_syntax,
                                started=started, notes=notes)

@@ -44,7 +44,7 @@ from dicom_rewrite.profile import Profile, load_text_yaml
 from dicom_rewrite.series.align import align
 from dicom_rewrite.series.derived import DERIVED_SERIES_OFFSET, reference_profile
 from dicom_rewrite.series.source import SourceSeries, load_reference
-from dicom_rewrite.series.writer import SeriesResult, open_volume
+from dicom_rewrite.series.writer import SeriesResult, as_volume
 
 __all__ = ["DEFAULT_CATEGORY", "DEFAULT_TYPE", "Segment", "Segments", "load_segments", "write_segmentation"]
 
@@ -314,12 +314,7 @@ def write_segmentation(volume: str | Path | np.ndarray | Volume,
     described = segments if isinstance(segments, Segments) else (
         load_segments(segments) if segments is not None else Segments())
     source = load_reference(reference, series_uid)
-    if isinstance(volume, Volume):
-        vol = volume
-    elif isinstance(volume, np.ndarray):
-        vol = Volume.from_array(volume)
-    else:
-        vol = open_volume(volume, key, volume_index)
+    vol = as_volume(volume, key, volume_index)
     aligned, notes = align(vol, source)
     stem = sanitise_component(_stem(vol.source), "volume")
     plan = _plan(aligned, source, described, fractional, stem)

@@ -254,15 +254,6 @@ def _stem(name: str) -> str:
     return Path(name).stem or "volume"
 
 
-def _as_volume(volume: str | Path | np.ndarray | Volume, key: str | None,
-               volume_index: int | None = None) -> Volume:
-    if isinstance(volume, Volume):
-        return volume
-    if isinstance(volume, np.ndarray):
-        return Volume.from_array(volume)
-    return open_volume(volume, key, volume_index)
-
-
 def open_volume(path: str | Path, key: str | None = None,
                 volume_index: int | None = None) -> Volume:
     """:func:`dicom_rewrite.io.volumes.open_volume`, with the file's
@@ -270,6 +261,17 @@ def open_volume(path: str | Path, key: str | None = None,
     vol = volumes.open_volume(path, key, volume_index)
     volume_geometry(vol)
     return vol
+
+
+def as_volume(volume: str | Path | np.ndarray | Volume, key: str | None = None,
+              volume_index: int | None = None) -> Volume:
+    """A :class:`Volume` as given, an array wrapped as one, or a file opened
+    by :func:`open_volume`."""
+    if isinstance(volume, Volume):
+        return volume
+    if isinstance(volume, np.ndarray):
+        return Volume.from_array(volume)
+    return open_volume(volume, key, volume_index)
 
 
 def prepare_series(volume: str | Path | np.ndarray | Volume,
@@ -287,7 +289,7 @@ def prepare_series(volume: str | Path | np.ndarray | Volume,
     ``volume_index``: which 3-D volume of a 4-D NIfTI file (0-based)."""
     prof = as_profile(profile)
     tpl = as_template(template)
-    vol = _as_volume(volume, key, volume_index)
+    vol = as_volume(volume, key, volume_index)
     geom = geometry or resolve_geometry(vol, tpl)
     geom = geom.with_options(spacing=spacing, origin=origin, orientation=orientation)
     writer = SeriesMaker(vol, tpl, prof, geom, transfer_syntax=transfer_syntax, started=started)
