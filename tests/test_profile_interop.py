@@ -134,9 +134,11 @@ def test_leak_scan_site_dialect_keeps_only_what_it_says(leaky, tmp_path):
 
 
 def test_leak_scan_fails_when_identity_is_kept(leaky, tmp_path):
-    """The scan itself works: identity: keep lets the values through."""
+    """The scan itself works: identity: keep lets the values through (the
+    nested name sits in Anatomic Region Sequence, an anatomy fact that is
+    lent to new pixels only when the profile keeps it)."""
     p = tmp_path / "keep.yaml"
-    p.write_text("identity: keep\nkeep: [private]\n")
+    p.write_text("identity: keep\nkeep: [private, AnatomicRegionSequence]\n")
     (entry,) = convert_files([GRAY8], leaky, tmp_path / "out", p)
     (path,) = map(Path, entry["outputs"])
     hits = _scan(path, IDENTITY)
