@@ -271,3 +271,21 @@ def test_mr_image_type_gets_its_required_third_value(tmp_path):
     out, _notes = _convert(ds)
     assert list(out.ImageType) == ["DERIVED", "SECONDARY", "OTHER"]  # PS3.3 C.8.3.1.1.1
     assert_dciodvfy_clean(_save(out, tmp_path))
+
+
+def test_mr_template_without_its_type1_acquisition_facts_gives_secondary_capture(tmp_path):
+    """Scanning Sequence and Sequence Variant are Type 1 in the MR Image
+    Module and no value of them is true of a PNG: such a template lends its
+    dialect to a Secondary Capture (PS3.3 C.8.3.1), with the reason noted."""
+    ds = _tpl(MR)
+    del ds.ScanningSequence, ds.SequenceVariant
+    out, notes = _convert(ds)
+    assert out.SOPClassUID == "1.2.840.10008.5.1.4.1.1.7"
+    assert any("lacks ScanningSequence and SequenceVariant" in n for n in notes), notes
+    assert out.Manufacturer == ds.Manufacturer  # the dialect still comes along
+    assert_dciodvfy_clean(_save(out, tmp_path))
+
+
+def test_a_complete_mr_template_stays_mr():
+    out, _notes = _convert(_tpl(MR))
+    assert out.SOPClassUID == "1.2.840.10008.5.1.4.1.1.4"

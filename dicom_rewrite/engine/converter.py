@@ -199,6 +199,7 @@ class Converter:
         self._modules_cache: OrderedDict[tuple[str, frozenset[int]], list[str]] = OrderedDict()
         self._kinds: Memo[tuple[object, ...], _Kind] = Memo(KINDS_BUDGET, lambda k: k.fills > 0)
         self._plans: OrderedDict[tuple[object, ...], PixelPlan] = OrderedDict()
+        self._gap = "" if own_pixels else facts.class_gap(self.template.dataset)
         self._scratch = Dataset()  # reused by _per_output_elements
         self.placement = Placement(profile.uids, self.uid_map, template.dataset)
         px = profile.pixel
@@ -478,12 +479,12 @@ class Converter:
         on what it depends on (a refusal is not kept: it names its file)."""
         rows, columns = raster.rows_columns
         if not (0 < rows <= 0xFFFF and 0 < columns <= 0xFFFF):  # plan_pixels refuses it
-            return plan_pixels(self.template.sop_class, raster, self.profile.pixel.sop_class.value)
+            return plan_pixels(self.template.sop_class, raster, self.profile.pixel.sop_class.value, self._gap)
         shape = raster.array.shape  # of any size (see kind_key)
         key = (shape if raster.frames else shape[2:], *raster.kind[1:])
         plan = self._plans.get(key)
         if plan is None:
-            plan = plan_pixels(self.template.sop_class, raster, self.profile.pixel.sop_class.value)
+            plan = plan_pixels(self.template.sop_class, raster, self.profile.pixel.sop_class.value, self._gap)
             keep(self._plans, key, plan)
         return plan
 

@@ -49,6 +49,26 @@ MATRIX_FACTS: tuple[str, ...] = (
 _MATRIX_TAGS = tuple((kw, int(tag_for_keyword(kw) or 0)) for kw in MATRIX_FACTS)
 
 
+#: Type 1 acquisition facts an IOD requires and no value of which would be
+#: true of pixels the scanner did not acquire: a template lacking them
+#: cannot lend its class (the output is Secondary Capture instead)
+_UNFILLABLE_TYPE1 = {
+    # PS3.3 C.8.3.1 MR Image Module: Scanning Sequence and Sequence Variant, Type 1
+    "1.2.840.10008.5.1.4.1.1.4": ("ScanningSequence", "SequenceVariant"),
+}
+
+
+def class_gap(template: Dataset) -> str:
+    """Why the template's SOP class cannot be written honestly ("" when it can):
+    it lacks Type 1 facts of its own acquisition (:data:`_UNFILLABLE_TYPE1`)."""
+    sop_class = str(template.get("SOPClassUID", ""))
+    missing = [kw for kw in _UNFILLABLE_TYPE1.get(sop_class, ()) if not template.get(kw)]
+    if not missing:
+        return ""
+    return (f"the template lacks {' and '.join(missing)}, Type 1 in {_iod_name(sop_class)} "
+            "(PS3.3 C.8.3.1) with no value true of new pixels")
+
+
 def same_matrix(template: Dataset, rows: int, columns: int) -> bool:
     """Do the new pixels have the template's rows and columns? (Then the
     template's matrix facts still hold: e.g. an exported slice converted back.)"""

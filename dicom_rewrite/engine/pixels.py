@@ -33,12 +33,13 @@ class PixelPlan:
     reason: str = ""
 
 
-def plan_pixels(template_class: str, raster: Raster, mode: str = "auto") -> PixelPlan:
+def plan_pixels(template_class: str, raster: Raster, mode: str = "auto", gap: str = "") -> PixelPlan:
     """Decide the SOP class and stored format for ``raster``.
 
     ``mode``: ``auto`` keeps the template's class when the pixels fit its IOD
     and otherwise switches to Secondary Capture; ``keep`` refuses to switch;
-    ``secondary-capture`` always writes Secondary Capture.
+    ``secondary-capture`` always writes Secondary Capture. ``gap``: why the
+    template's class cannot be written honestly (then Secondary Capture too).
     """
     rows, cols = raster.rows_columns
     if not (0 < rows <= 0xFFFF and 0 < cols <= 0xFFFF):
@@ -49,7 +50,7 @@ def plan_pixels(template_class: str, raster: Raster, mode: str = "auto") -> Pixe
         )
     tclass = UID(str(template_class))
     kind = f"{raster.samples}-sample {raster.bits}-bit{' signed' if raster.signed else ''}"
-    target, reason = _first_choice(tclass, raster, mode)
+    target, reason = _first_choice(tclass, raster, mode, gap)
     ok, bits = _fits(target, raster)
     if target != tclass and mode == "keep":
         raise PixelDataError(f"{raster.source}: {reason}, and the profile says pixel.sop_class: keep")
@@ -88,10 +89,12 @@ _MULTIFRAME = frozenset({UID("1.2.840.10008.5.1.4.1.1.3.1"), *(
     UID(f"1.2.840.10008.5.1.4.1.1.7.{n}") for n in (2, 3, 4))})
 
 
-def _first_choice(tclass: UID, raster: Raster, mode: str) -> tuple[UID, str]:
+def _first_choice(tclass: UID, raster: Raster, mode: str, gap: str = "") -> tuple[UID, str]:
     """The class to try first, and why when it is not the template's."""
     if mode == "secondary-capture":
         return _secondary_capture(raster), "the profile asks for pixel.sop_class: secondary-capture"
+    if gap:
+        return _secondary_capture(raster), gap
     if not raster.frames or tclass in _MULTIFRAME:
         return tclass, ""
     name = tclass.name if tclass.is_valid else str(tclass)
