@@ -18,9 +18,7 @@ from __future__ import annotations
 import dataclasses
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from pydicom.dataset import Dataset
 
@@ -66,17 +64,6 @@ from dicom_rewrite.io.images import from_array
 from dicom_rewrite.profile import Profile
 
 __all__ = ["Annotator", "annotate_dataset", "annotate_with_gsps"]
-
-
-@dataclass
-class Written:
-    """One annotated frame as the parts of its Part 10 file (:meth:`Annotator.render_file`)."""
-
-    parts: list[Any]
-    sop_class: str
-    series_instance_uid: str
-    window: WindowUsed
-    notes: list[str]
 
 
 class Annotator:
@@ -159,21 +146,12 @@ class Annotator:
     def render(self, planned: Planned, pixels: Dataset | None = None) -> Annotation:
         """Render one planned frame; ``pixels`` is the full dataset when
         ``planned.source`` is only a header."""
-        out, notes, used, source_header = self._convert(planned, pixels, None)
+        out, notes, used, source_header = self._convert(planned, pixels)
         assert isinstance(out, Output)
         return Annotation(out.dataset, source_header, planned.frame, planned.placed, used, notes)
 
-    def render_file(self, planned: Planned, pixels: Dataset | None = None) -> Written:
-        """:meth:`render` as the parts of its Part 10 file, through the batch
-        machinery of ``convert``: later frames of a series are filled into
-        the first one's encoding (:meth:`~dicom_rewrite.engine.converter.Converter.render`),
-        byte for byte what :attr:`writer` encodes for :meth:`render`'s dataset."""
-        out, notes, used, _h = self._convert(planned, pixels, self.writer)
-        assert isinstance(out, Rendered)
-        return Written(out.parts, str(out.plan.sop_class), out.uids[1], used, notes)
-
-    def _convert(self, planned: Planned, pixels: Dataset | None,
-                 writer: DatasetWriter | None) -> tuple[Output | Rendered, list[str], WindowUsed, Dataset]:
+    def _convert(self, planned: Planned,
+                 pixels: Dataset | None) -> tuple[Output | Rendered, list[str], WindowUsed, Dataset]:
         src, repairs = self._repaired(pixels if pixels is not None else planned.source)
         background, used = render_background(src, planned.frame - 1, self.window)
         rows = int(src.Rows)
@@ -194,8 +172,7 @@ class Annotator:
 
         out = self._engines.convert(src, source_header, series_uid, from_array(rgb), index=index,
                                     stem=f"annotation{index}",
-                                    name=f"{src.SOPInstanceUID}:{planned.frame}", adjust=adjust,
-                                    writer=writer)
+                                    name=f"{src.SOPInstanceUID}:{planned.frame}", adjust=adjust)
         if planned.placed and self.keep_drawn:  # what the presentation states and the SR need: no pixels
             series = (study, str(src.get("SeriesInstanceUID", "")))
             kept = kept_header(source_header) if series in self._seen_series else source_header
